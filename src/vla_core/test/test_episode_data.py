@@ -1,0 +1,110 @@
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from vla_core.data.dataset import EpisodeDataset, load_episodes, split_by_episode
+from vla_core.data.episode import EpisodeWriter, read_episode, write_episode
+from vla_core.data.synthetic import make_episode
+from vla_core.errors import DatasetError, EpisodeError
+
+
+def test_round_trip(tmp_path):
+    ep = make_episode(3, length=10)
+    path = write_episode(tmp_path / "e.h5", ep)
+    back = read_episode(path)
+    assert back.instruction == ep.instruction and back.fps == ep.fps and back.action_names == ep.action_names
+    np.testing.assert_array_equal(back.images["front"], ep.images["front"])
+    np.testing.assert_array_equal(back.actions, ep.actions)
+    assert [p.name for p in tmp_path.iterdir()] == ["e.h5"]  # no temporary file left behind
+
+
+def test_writer_records_frames_and_is_atomic(tmp_path, monkeypatch):
+    w = EpisodeWriter(fps=30, instruction="open the drawer", robot="sawyer", action_names=["x", "y"], proprio_names=["q"])
+    for t in range(5):
+        w.add_frame({"cam": np.full((8, 8, 3), t, np.uint8)}, [t], [t, -t])
+    path = w.finish(tmp_path / "ep.h5", success=False)
+    ep = read_episode(path)
+    assert len(ep) == 5 and ep.success is False and ep.images["cam"][4, 0, 0, 0] == 4
+    assert len(w) == 0
+
+    # A crash in the middle of writing leaves neither a final file nor a temporary one.
+    w.add_frame({"cam": np.zeros((8, 8, 3), np.uint8)}, [0], [0, 0])
+    original = h5py.File.create_dataset if hasattr(h5py.File, "create_dataset") else None
+
+    def boom(self, name, *a, **k):
+        if name == "actions":
+            raise OSError("disk full")
+        return h5py.Group.create_dataset(self, name, *a, **k)
+
+    monkeypatch.setattr(h5py.File, "create_dataset", boom, raising=False)
+    with pytest.raises(OSError):
+        w.finish(tmp_path / "crash.h5")
+    monkeypatch.setattr(h5py.File, "create_dataset", original, raising=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ep.h5"]
+
+
+def _corrupt(tmp_path):
+    good = make_episode(0, length=10)
+    write_episode(tmp_path / "a_good.h5", good)
+    write_episode(tmp_path / "b_good.h5", make_episode(1, length=10))
+    # Write the bad ones by hand: write_episode refuses them.
+    with h5py.File(tmp_path / "c_mismatch.h5", "w") as f:
+        f.create_dataset("images/front", data=good.images["front"][:8])
+        f.create_dataset("proprio", data=good.proprio)
+        f.create_dataset("actions", data=good.actions)
+        f.attrs["instruction"] = "x"
+    with h5py.File(tmp_path / "d_nan.h5", "w") as f:
+        f.create_dataset("images/front", data=good.images["front"])
+        f.create_dataset("proprio", data=good.proprio)
+        f.create_dataset("actions", data=np.where(np.arange(10)[:, None] == 3, np.nan, good.actions))
+        f.attrs["instruction"] = "x"
+    with h5py.File(tmp_path / "e_noinstr.h5", "w") as f:
+        f.create_dataset("images/front", data=good.images["front"])
+        f.create_dataset("proprio", data=good.proprio)
+        f.create_dataset("actions", data=good.actions)
+    (tmp_path / "f_truncated.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+
+
+def test_corrupt_episodes_are_named_and_skipped(tmp_path):
+    _corrupt(tmp_path)
+    report = load_episodes(tmp_path, warn=False)
+    assert [e.path.name for e in report.episodes] == ["a_good.h5", "b_good.h5"]
+    reasons = dict(report.skipped)
+    assert "length mismatch" in reasons["c_mismatch.h5"]
+    assert "NaN" in reasons["d_nan.h5"]
+    assert "missing instruction" in reasons["e_noinstr.h5"]
+    assert "cannot be read" in reasons["f_truncated.h5"]
+    with pytest.raises(EpisodeError, match="d_nan.h5: actions contain NaN"):
+        read_episode(tmp_path / "d_nan.h5")
+
+
+def test_empty_or_missing_directory(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_episodes(tmp_path / "none")
+    with pytest.raises(DatasetError, match="holds no episode files"):
+        load_episodes(tmp_path)
+
+
+def test_windows_padding_and_history(tmp_path):
+    eps = [make_episode(i, length=10) for i in range(2)]
+    ds = EpisodeDataset(eps, horizon=4, n_obs_steps=2)
+    assert len(ds) == 20
+    first = ds[0]
+    assert first["images"]["front"].shape == (2, 32, 32, 3) and first["proprio"].shape == (2, 4)
+    torch.testing.assert_close(first["proprio"][0], first["proprio"][1])  # history padded with the first frame
+    last = ds[9]
+    assert last["actions"].shape == (4, 4)
+    assert last["action_is_pad"].tolist() == [False, True, True, True]
+    torch.testing.assert_close(last["actions"][1], torch.from_numpy(eps[0].actions[9]))
+    mid = ds[12]
+    torch.testing.assert_close(mid["actions"], torch.from_numpy(eps[1].actions[2:6]))
+    assert not mid["action_is_pad"].any()
+
+
+def test_split_is_by_episode_and_deterministic():
+    eps = [make_episode(i, length=5) for i in range(10)]
+    train, val = split_by_episode(eps, 0.2, seed=1)
+    assert len(val) == 2 and len(train) == 8
+    assert not {id(e) for e in train} & {id(e) for e in val}
+    assert [e.instruction for e in split_by_episode(eps, 0.2, seed=1)[1]] == [e.instruction for e in val]
