@@ -1,0 +1,1 @@
+"""Demonstration data: the episode file format, the training dataset and format converters."""
