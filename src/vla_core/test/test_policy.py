@@ -1,0 +1,160 @@
+"""Tests run over every registered action head."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import default_collate
+
+from vla_core.checkpoint import load_matching_weights, load_policy, save_checkpoint
+from vla_core.data.dataset import EpisodeDataset, dataset_stats, load_episodes, spec_from_episodes
+from vla_core.errors import CheckpointError
+from vla_core.policy import HEADS, make_policy
+from vla_core.spec import PolicySpec
+from vla_core.training.trainer import prepare_images
+
+# Steps each head gets to overfit 6 tiny episodes, and the fraction of its first loss it must reach.
+OVERFIT = {"regression": (150, 0.35), "diffusion": (250, 0.5), "flow": (250, 0.5), "tokens": (150, 0.5)}
+
+
+def build(cfg):
+    eps = load_episodes(cfg.data.path).episodes
+    spec = spec_from_episodes(eps)
+    policy = make_policy(cfg.policy, spec, dataset_stats(eps))
+    ds = EpisodeDataset(eps, cfg.policy.horizon, cfg.policy.n_obs_steps)
+    return policy, ds, spec
+
+
+def batch_of(ds, idx):
+    b = default_collate([ds[i] for i in idx])
+    b["images"] = prepare_images(b["images"], None, None)
+    return b
+
+
+def obs_of(batch):
+    return {"images": batch["images"], "proprio": batch["proprio"], "instruction": batch["instruction"]}
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_overfits_tiny_dataset(head, tiny_config):
+    cfg = tiny_config(head)
+    policy, ds, _ = build(cfg)
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=2e-3)
+    gen = torch.Generator().manual_seed(0)
+    steps, frac = OVERFIT[head]
+    losses = []
+    policy.train()
+    for _ in range(steps):
+        idx = torch.randint(0, len(ds), (32,), generator=gen).tolist()
+        loss, metrics = policy(batch_of(ds, idx))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    start, end = np.mean(losses[:5]), np.mean(losses[-20:])
+    assert end < frac * start, f"{head}: loss {start:.4f} -> {end:.4f}"
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_save_load_round_trip_gives_identical_outputs(head, tiny_config, tmp_path):
+    cfg = tiny_config(head)
+    policy, ds, spec = build(cfg)
+    policy.eval()
+    obs = obs_of(batch_of(ds, [0, 7, 30]))
+    before = policy.predict_action_chunk(obs, generator=torch.Generator().manual_seed(3))
+    save_checkpoint(tmp_path / "ckpt", policy, cfg, step=5)
+    loaded = load_policy(tmp_path / "ckpt", expected_spec=spec)
+    after = loaded.predict_action_chunk(obs, generator=torch.Generator().manual_seed(3))
+    assert before.shape == (3, cfg.policy.horizon, spec.action_dim)
+    torch.testing.assert_close(before, after, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_forward_does_not_change_its_batch(head, tiny_config):
+    policy, ds, _ = build(tiny_config(head))
+    batch = batch_of(ds, [1, 2, 3, 40])
+    snapshot = copy.deepcopy(batch)
+    policy.train()
+    policy(batch)
+    for key in ("proprio", "actions", "action_is_pad"):
+        torch.testing.assert_close(batch[key], snapshot[key], rtol=0, atol=0)
+    torch.testing.assert_close(batch["images"]["front"], snapshot["images"]["front"], rtol=0, atol=0)
+    assert batch["instruction"] == snapshot["instruction"]
+
+
+@pytest.mark.parametrize("head", ["diffusion", "flow"])
+def test_sampling_is_deterministic_under_a_seed(head, tiny_config):
+    policy, ds, _ = build(tiny_config(head))
+    policy.eval()
+    obs = obs_of(batch_of(ds, [0, 1]))
+    a = policy.predict_action_chunk(obs, generator=torch.Generator().manual_seed(7))
+    b = policy.predict_action_chunk(obs, generator=torch.Generator().manual_seed(7))
+    c = policy.predict_action_chunk(obs, generator=torch.Generator().manual_seed(8))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+
+
+def test_accepts_uint8_hwc_numpy_and_single_instruction(tiny_config):
+    cfg = tiny_config("regression")
+    policy, ds, _ = build(cfg)
+    policy.eval()
+    ep = ds.episodes[0]
+    obs = {"images": {"front": ep.images["front"][:1]}, "proprio": ep.proprio[:1], "instruction": ep.instruction}
+    chunk = policy.predict_action_chunk(obs)
+    float_obs = {"images": {"front": torch.from_numpy(ep.images["front"][:1]).permute(0, 3, 1, 2).float() / 255},
+                 "proprio": torch.from_numpy(ep.proprio[:1]), "instruction": [ep.instruction]}
+    torch.testing.assert_close(chunk, policy.predict_action_chunk(float_obs))
+
+
+def test_select_action_serves_from_its_queue(tiny_config):
+    cfg = tiny_config("regression")
+    policy, ds, _ = build(cfg)
+    policy.eval()
+    obs = obs_of(batch_of(ds, [0]))
+    chunk = policy.predict_action_chunk(obs)
+    calls = []
+    original = policy.predict_action_chunk
+    policy.predict_action_chunk = lambda o, generator=None: calls.append(1) or original(o)
+    policy.reset()
+    actions = [policy.select_action(obs) for _ in range(cfg.policy.n_action_steps + 1)]
+    assert len(calls) == 2  # one chunk per n_action_steps
+    torch.testing.assert_close(torch.stack(actions[: cfg.policy.n_action_steps], 1), chunk[:, : cfg.policy.n_action_steps])
+
+
+def test_spec_mismatch_is_refused_with_a_sentence(tiny_config, tmp_path):
+    cfg = tiny_config("regression")
+    policy, _, spec = build(cfg)
+    save_checkpoint(tmp_path / "ckpt", policy, cfg)
+    wrong_cam = PolicySpec(cameras={"wrist": [32, 32, 3]}, proprio_names=spec.proprio_names, action_names=spec.action_names, fps=10)
+    with pytest.raises(CheckpointError, match=r"expects camera\(s\) \['front'\]"):
+        load_policy(tmp_path / "ckpt", expected_spec=wrong_cam)
+    wrong_act = PolicySpec(cameras=spec.cameras, proprio_names=spec.proprio_names, action_names=["a", "b"], fps=10)
+    with pytest.raises(CheckpointError, match="produces 4 actions"):
+        load_policy(tmp_path / "ckpt", expected_spec=wrong_act)
+
+
+def test_corrupt_or_missing_checkpoint(tiny_config, tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_policy(tmp_path / "nothing")
+    cfg = tiny_config("regression")
+    policy, _, _ = build(cfg)
+    save_checkpoint(tmp_path / "ckpt", policy, cfg)
+    (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="unreadable weights"):
+        load_policy(tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "spec.json").unlink()
+    with pytest.raises(CheckpointError, match="incomplete: missing spec.json"):
+        load_policy(tmp_path / "ckpt")
+
+
+def test_partial_load_takes_matching_tensors_only(tiny_config, tmp_path):
+    reg = tiny_config("regression")
+    policy, _, _ = build(reg)
+    save_checkpoint(tmp_path / "ckpt", policy, reg)
+    other, _, _ = build(tiny_config("tokens"))
+    loaded, skipped = load_matching_weights(other, tmp_path / "ckpt")
+    assert any(k.startswith("vision.") for k in loaded) and not any(k.startswith("head.") for k in loaded) or \
+        all(not k.startswith("head.out") for k in loaded)
+    assert "head.out.weight" in skipped  # 4 outputs vs 4 x 64 bins
+    torch.testing.assert_close(other.state_dict()["vision.out.weight"], policy.state_dict()["vision.out.weight"])
