@@ -1,0 +1,253 @@
+"""``vla train``: behaviour cloning of a VLA policy on a directory of episodes.
+
+AdamW with linear warm-up and cosine decay, gradient clipping and accumulation, mixed precision
+on CUDA, optional EMA of the weights, checkpoints ``last`` and ``best`` (by validation loss),
+exact resume (model, optimiser, scheduler, EMA and every RNG), a progress bar with loss and
+samples/s, and TensorBoard logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import default_collate
+
+from vla_core.checkpoint import load_matching_weights, load_policy, save_checkpoint
+from vla_core.config import ExperimentConfig
+from vla_core.data.augment import color_jitter, random_shift
+from vla_core.data.dataset import EpisodeDataset, dataset_stats, load_episodes, spec_from_episodes, split_by_episode
+from vla_core.errors import ConfigError
+from vla_core.policy import make_policy
+from vla_core.training.finetune import add_lora, apply_freezing, count_parameters, param_groups
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is '{name}' but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def lr_lambda(warmup: int, total: int):
+    """Linear warm-up to 1 over ``warmup`` steps, then cosine decay to 0.05 at ``total``."""
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+    return f
+
+
+def prepare_images(images: dict[str, torch.Tensor], augment, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+    """uint8 (B, To, H, W, 3) per camera -> float (B, To, 3, H, W) in [0, 1], augmented if ``augment``."""
+    out = {}
+    for cam, x in images.items():
+        b, to = x.shape[:2]
+        f = x.flatten(0, 1).permute(0, 3, 1, 2).float().div_(255.0)
+        if augment is not None and augment.enable:
+            f = random_shift(f, augment.shift_pad, generator)
+            f = color_jitter(f, augment.brightness, augment.contrast, generator)
+        out[cam] = f.unflatten(0, (b, to))
+    return out
+
+
+@dataclass
+class TrainResult:
+    """Where the run wrote its checkpoints and how it ended."""
+
+    output_dir: Path
+    step: int
+    train_loss: float
+    best_val_loss: float
+    samples_per_s: float
+
+
+class Trainer:
+    """One training run described by an :class:`ExperimentConfig`."""
+
+    def __init__(self, config: ExperimentConfig, progress: bool = True):
+        self.config = config
+        self.progress = progress
+        tc = config.train
+        if not config.data.path:
+            raise ConfigError("data.path must name a directory of episodes (e.g. --data.path=data/mt10)")
+        if tc.num_threads > 0:
+            torch.set_num_threads(tc.num_threads)
+        self.device = resolve_device(tc.device)
+        seed_everything(tc.seed)
+        report = load_episodes(config.data.path)
+        self.skipped = report.skipped
+        for _name, why in report.skipped:
+            print(f"skipped {why}")
+        train_eps, val_eps = split_by_episode(report.episodes, config.data.val_fraction, tc.seed)
+        pc = config.policy
+        self.spec = spec_from_episodes(report.episodes, config.data.cameras or None)
+        self.train_set = EpisodeDataset(train_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras))
+        self.val_set = EpisodeDataset(val_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras)) if val_eps else None
+        self.policy = make_policy(pc, self.spec, dataset_stats(train_eps))
+        if tc.init_from:
+            loaded, skipped = load_matching_weights(self.policy, tc.init_from)
+            print(f"initialised {len(loaded)} tensors from {tc.init_from} ({len(skipped)} skipped: other names or shapes)")
+        if tc.lora.enable:
+            add_lora(self.policy, tc.lora)
+        apply_freezing(self.policy, tc)
+        self.policy.to(self.device)
+        trainable, total = count_parameters(self.policy)
+        print(f"policy: head={pc.head}, {trainable:,} trainable of {total:,} parameters "
+              f"({len(self.train_set)} training frames from {len(train_eps)} episodes, {len(val_eps)} validation episodes)")
+        self.optimizer = torch.optim.AdamW(param_groups(self.policy, tc), lr=tc.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(tc.warmup_steps, tc.steps))
+        self.ema = None
+        if tc.ema:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.policy, multi_avg_fn=get_ema_multi_avg_fn(tc.ema_decay), use_buffers=True)
+        self.generator = torch.Generator().manual_seed(tc.seed)
+        self.step = 0
+        self.best_val = float("inf")
+        self.output_dir = Path(tc.output_dir)
+        self.use_amp = tc.amp and self.device.type == "cuda"
+        if tc.resume and (self.output_dir / "last").is_dir():
+            self._resume(self.output_dir / "last")
+
+    # ---------------------------------------------------------------- state
+    def _training_state(self) -> dict:
+        return {
+            "step": self.step, "best_val": self.best_val,
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            # With EMA the checkpoint's weights are the averaged ones; keep the live ones for resume.
+            "live_model": self.policy.state_dict() if self.ema is not None else None,
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                    "data": self.generator.get_state()},
+        }
+
+    def _resume(self, directory: Path) -> None:
+        loaded = load_policy(directory, self.spec, self.device, what="the dataset")
+        self.policy.load_state_dict(loaded.state_dict())
+        state = torch.load(directory / "training_state.pt", weights_only=False)
+        if state.get("live_model") is not None:
+            self.policy.load_state_dict(state["live_model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        rng = state["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.generator.set_state(rng["data"])
+        self.step, self.best_val = state["step"], state["best_val"]
+        print(f"resumed from {directory} at step {self.step}")
+
+    def _save(self, name: str) -> None:
+        model = self.ema.module if self.ema is not None else self.policy
+        save_checkpoint(self.output_dir / name, model, self.config, self.step, self._training_state(),
+                        {"best_val_loss": self.best_val})
+
+    # ---------------------------------------------------------------- loop
+    def _batch(self, dataset: EpisodeDataset, generator: torch.Generator, augment: bool) -> dict:
+        idx = torch.randint(0, len(dataset), (self.config.train.batch_size,), generator=generator)
+        batch = default_collate([dataset[int(i)] for i in idx])
+        batch["images"] = prepare_images(batch["images"], self.config.data.augment if augment else None, generator)
+        return {k: (v.to(self.device) if isinstance(v, torch.Tensor) else
+                    {c: t.to(self.device) for c, t in v.items()} if isinstance(v, dict) else v)
+                for k, v in batch.items()}
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean loss over a fixed set of validation batches (same batches every call)."""
+        if self.val_set is None:
+            return float("nan")
+        model = self.ema.module if self.ema is not None else self.policy
+        model.eval()
+        cpu_state = torch.get_rng_state()
+        torch.manual_seed(12345)  # the same noise draws every validation, so numbers are comparable
+        gen = torch.Generator().manual_seed(12345)
+        losses = [model(self._batch(self.val_set, gen, augment=False))[0].item() for _ in range(self.config.train.val_batches)]
+        torch.set_rng_state(cpu_state)
+        self.policy.train()
+        return float(np.mean(losses))
+
+    def run(self, stop_at: int | None = None) -> TrainResult:
+        """Train until ``train.steps`` (or stop early at ``stop_at``, saving ``last``); returns where the checkpoints are."""
+        from tqdm import tqdm
+
+        tc = self.config.train
+        writer = None
+        if tc.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                writer = SummaryWriter(str(self.output_dir / "tensorboard"))
+            except ImportError:
+                print("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
+        self.policy.train()
+        bar = tqdm(total=tc.steps, initial=self.step, disable=not self.progress, desc="train", unit="step", dynamic_ncols=True)
+        t0, samples, loss_ema, last_loss = time.perf_counter(), 0, None, float("nan")
+        sps = 0.0
+        end = tc.steps if stop_at is None else min(stop_at, tc.steps)
+        while self.step < end:
+            self.optimizer.zero_grad(set_to_none=True)
+            metrics = {}
+            for _ in range(tc.grad_accum):
+                batch = self._batch(self.train_set, self.generator, augment=True)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+                    loss, metrics = self.policy(batch)
+                (loss / tc.grad_accum).backward()
+                samples += tc.batch_size
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), tc.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.policy)
+            self.step += 1
+            last_loss = loss.item()
+            loss_ema = last_loss if loss_ema is None else 0.95 * loss_ema + 0.05 * last_loss
+            sps = samples / max(1e-9, time.perf_counter() - t0)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_ema:.4f}", samples_s=f"{sps:.0f}")
+            if writer is not None and self.step % tc.log_every == 0:
+                writer.add_scalar("train/loss", last_loss, self.step)
+                writer.add_scalar("train/grad_norm", float(grad_norm), self.step)
+                writer.add_scalar("train/lr", self.scheduler.get_last_lr()[0], self.step)
+                writer.add_scalar("train/samples_per_s", sps, self.step)
+                for k, v in metrics.items():
+                    writer.add_scalar(f"train/{k}", float(v), self.step)
+            if self.step % tc.val_every == 0 or self.step == tc.steps:
+                val = self.validate()
+                if writer is not None and not math.isnan(val):
+                    writer.add_scalar("val/loss", val, self.step)
+                if not math.isnan(val) and val < self.best_val:
+                    self.best_val = val
+                    self._save("best")
+                bar.write(f"step {self.step}: train loss {loss_ema:.4f}, val loss {val:.4f}, {sps:.0f} samples/s")
+            if self.step % tc.save_every == 0 or self.step in (tc.steps, end):
+                self._save("last")
+        bar.close()
+        if writer is not None:
+            writer.close()
+        if not (self.output_dir / "best").is_dir():
+            self._save("best")
+        return TrainResult(self.output_dir, self.step, float(loss_ema or last_loss), self.best_val, sps)
