@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+package_name = "vla_core"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/config", ["config/mt10_cpu.yaml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="VLA team",
+    maintainer_email="vla-team@robotics-lab.org",
+    description="ROS-free library for vision-language-action policies and the vla command line.",
+    license="Apache-2.0",
+    entry_points={"console_scripts": ["vla = vla_core.cli:main"]},
+)

@@ -1,0 +1,57 @@
+"""The vla command line, run as a real subprocess: user errors give one line, no traceback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vla_core.data.synthetic import make_dataset
+
+
+def vla(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "vla_core.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_subcommands():
+    r = vla("--help")
+    assert r.returncode == 0
+    for cmd in ("collect", "train", "eval", "export", "bench", "data", "launch"):
+        assert cmd in r.stdout
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["fly"], 2, "invalid choice: 'fly'"),
+    (["train", "--config", "/nonexistent.yaml"], 2, "config file '/nonexistent.yaml' does not exist"),
+    (["train", "--policy.head=banana"], 2, "policy.head must be one of"),
+    (["train"], 2, "data.path must name a directory"),
+    (["eval"], 3, "is not built yet"),
+    (["data", "inspect", "/nonexistent"], 2, "does not exist"),
+    (["launch", "robot", "nosuch:=1", "--dry-run"], 2, "unknown launch argument 'nosuch'"),
+])
+def test_user_errors_are_one_sentence(args, code, words):
+    r = vla(*args)
+    assert r.returncode == code, r.stderr
+    assert words in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_data_inspect(tmp_path):
+    make_dataset(tmp_path, episodes=3, length=12)
+    (tmp_path / "broken.h5").write_bytes(b"not hdf5")
+    r = vla("data", "inspect", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "3 episodes, 36 frames at 10 Hz" in r.stdout and "move the block" in r.stdout
+    assert "broken.h5" in r.stdout
+    summary = json.loads(vla("data", "inspect", str(tmp_path), "--json").stdout)
+    assert summary["episodes"] == 3 and len(summary["action_ranges"]) == 4
+
+
+def test_bench_quick_reports_every_head():
+    r = vla("bench", "--quick", "--heads", "regression,tokens", "--policy.fusion.layers=1", timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out["heads"]) == {"regression", "tokens"}
+    for h in out["heads"].values():
+        assert h["latency_ms"]["p50"] > 0 and h["latency_ms"]["p99"] >= h["latency_ms"]["p50"]
+        assert h["train_samples_per_s"] > 0

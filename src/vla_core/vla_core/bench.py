@@ -1,0 +1,104 @@
+"""``vla bench``: per action head, training throughput and inference latency of the default CPU recipe.
+
+Inputs match the default recipe: one 64 px camera, 4-D proprioception, 4-D actions, horizon 16,
+batch 1 for latency (the instruction embedding is cached, as on a robot where it rarely changes).
+Results are medians over repeated runs; the machine is named in the output.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from vla_core.config import HEAD_TYPES, ExperimentConfig
+from vla_core.policy import make_policy
+from vla_core.spec import PolicySpec
+
+
+def bench_spec() -> PolicySpec:
+    """The default recipe's interface: one 64x64 camera, 4-D state, 4-D action."""
+    return PolicySpec(cameras={"corner": [64, 64, 3]}, proprio_names=["hand_x", "hand_y", "hand_z", "gripper"],
+                      action_names=["dx", "dy", "dz", "gripper"], fps=80.0)
+
+
+def unit_stats(dim: int) -> dict[str, np.ndarray]:
+    """Identity normalisation statistics."""
+    z, o = np.zeros(dim, np.float32), np.ones(dim, np.float32)
+    return {"action_min": -o, "action_max": o, "action_mean": z, "action_std": o, "proprio_mean": z, "proprio_std": o}
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def _obs(spec: PolicySpec, batch: int, rng: np.random.Generator) -> dict:
+    return {"images": {c: rng.integers(0, 255, (batch, *s), dtype=np.uint8) for c, s in spec.cameras.items()},
+            "proprio": rng.standard_normal((batch, spec.proprio_dim)).astype(np.float32),
+            "instruction": "open the drawer"}
+
+
+def bench_head(head: str, quick: bool, overrides: list[str]) -> dict:
+    """Latency (p50 / p99 ms, batch 1) and training samples/s for one head."""
+    config = ExperimentConfig.load(None, [f"--policy.head={head}", *overrides])
+    spec = bench_spec()
+    policy = make_policy(config.policy, spec, unit_stats(spec.action_dim))
+    rng = np.random.default_rng(0)
+    policy.eval()
+    obs = _obs(spec, 1, rng)
+    for _ in range(5):
+        policy.predict_action_chunk(obs)
+    n = 30 if quick else 200
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        policy.predict_action_chunk(obs)
+        times.append(time.perf_counter() - t0)
+    times_ms = np.array(times) * 1e3
+
+    policy.train()
+    bsz = config.train.batch_size
+    batch = _obs(spec, bsz, rng)
+    batch["images"] = {c: torch.from_numpy(v).permute(0, 3, 1, 2).float() / 255 for c, v in batch["images"].items()}
+    batch["actions"] = torch.randn(bsz, config.policy.horizon, spec.action_dim).clamp(-1, 1)
+    batch["action_is_pad"] = torch.zeros(bsz, config.policy.horizon, dtype=torch.bool)
+    opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
+    steps = 3 if quick else 20
+    rates = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss, _ = policy(batch)
+        loss.backward()
+        opt.step()
+        if i > 0:  # the first step pays one-off allocation costs
+            rates.append(bsz / (time.perf_counter() - t0))
+    trainable = sum(p.numel() for k, p in policy.named_parameters() if p.requires_grad)
+    return {"latency_ms": {"p50": round(float(np.percentile(times_ms, 50)), 3), "p99": round(float(np.percentile(times_ms, 99)), 3),
+                           "mean": round(float(times_ms.mean()), 3), "n": n},
+            "train_samples_per_s": round(float(np.median(rates)), 1), "train_batch_size": bsz,
+            "trainable_parameters": trainable, "horizon": config.policy.horizon}
+
+
+def run_bench(quick: bool = False, heads: list[str] | None = None, overrides: list[str] | None = None,
+              threads: int = 0) -> dict:
+    """Benchmark every requested head; returns a JSON-able dict."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    heads = heads or list(HEAD_TYPES)
+    for h in heads:
+        if h not in HEAD_TYPES:
+            from vla_core.errors import ConfigError
+
+            raise ConfigError(f"unknown head '{h}'; expected one of {', '.join(HEAD_TYPES)}")
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    results = {h: bench_head(h, quick, list(overrides or [])) for h in heads}
+    return {"machine": machine(), "recipe": "one 64px camera, 4-D state, 4-D action, batch 1 latency",
+            "backend": "torch eager", "quick": quick, "heads": results, "wall_s": round(time.perf_counter() - t0, 1)}

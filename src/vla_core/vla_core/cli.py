@@ -1,0 +1,168 @@
+"""The ``vla`` command line: ``vla collect|train|eval|export|bench|data|launch ...``.
+
+Each subcommand imports its implementation lazily so ``vla --help`` stays fast. User errors
+(:class:`VLAError`) print one line and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from vla_core.errors import VLAError
+
+NOT_BUILT_EXIT = 3
+
+
+class NotBuiltError(VLAError):
+    """A subcommand that exists in the plan but is not implemented yet."""
+
+
+def _not_built(name: str, issue: str):
+    def run(args) -> int:
+        raise NotBuiltError(f"'vla {name}' is not built yet ({issue}); nothing was done")
+    return run
+
+
+def cmd_train(args) -> int:
+    """Train a policy from a config file plus dotted overrides."""
+    from vla_core.config import ExperimentConfig
+    from vla_core.training.trainer import Trainer
+
+    config = ExperimentConfig.load(args.config, args.overrides)
+    result = Trainer(config, progress=not args.no_progress).run()
+    print(json.dumps({"output_dir": str(result.output_dir), "step": result.step, "train_loss": result.train_loss,
+                      "best_val_loss": result.best_val_loss, "samples_per_s": round(result.samples_per_s, 1)}))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    """Training throughput and inference latency per head, as JSON on stdout."""
+    from vla_core.bench import run_bench
+
+    result = run_bench(quick=args.quick, heads=args.heads.split(",") if args.heads else None,
+                       overrides=args.overrides, threads=args.threads)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_data_inspect(args) -> int:
+    """Summary of an episode directory."""
+    from vla_core.data.inspect import format_summary, summarize
+
+    summary = summarize(args.directory)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def cmd_data_to_lerobot(args) -> int:
+    """Convert an episode directory to the LeRobotDataset v3 layout."""
+    from vla_core.data.lerobot import export_lerobot
+
+    out = export_lerobot(args.directory, args.out, repo_id=args.repo_id)
+    print(f"wrote LeRobotDataset v3 to {out}")
+    return 0
+
+
+def cmd_data_from_lerobot(args) -> int:
+    """Convert a LeRobotDataset v3 directory into episode files."""
+    from vla_core.data.lerobot import import_lerobot
+
+    paths = import_lerobot(args.directory, args.out)
+    print(f"wrote {len(paths)} episodes to {args.out}")
+    return 0
+
+
+def cmd_launch(args) -> int:
+    """Run a node graph under the process supervisor (stand-in for ros2 launch)."""
+    from vla_core.launch.graph import load_graph
+    from vla_core.launch.supervisor import Supervisor
+
+    graph = load_graph(args.graph, args.args)
+    if args.dry_run:
+        print(graph.describe())
+        return 0
+    return Supervisor(graph).run()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``vla``."""
+    parser = argparse.ArgumentParser(
+        prog="vla", description="Vision-Language-Action robot policies: data, training, evaluation, deployment.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("collect", help="record scripted demonstrations in simulation")
+    p.set_defaults(func=_not_built("collect", "issue 4: MuJoCo task suite"))
+
+    p = sub.add_parser("train", help="train a policy on a directory of episodes",
+                       description="Train a policy. Any config key can be overridden: --policy.head=diffusion --train.steps=5000")
+    p.add_argument("--config", help="YAML experiment config (defaults apply to missing keys)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train, accepts_overrides=True)
+
+    p = sub.add_parser("eval", help="closed-loop evaluation of a checkpoint in simulation")
+    p.set_defaults(func=_not_built("eval", "issue 4: closed-loop evaluation"))
+
+    p = sub.add_parser("export", help="export a checkpoint for deployment (ONNX)")
+    p.set_defaults(func=_not_built("export", "issue 6: deployment"))
+
+    p = sub.add_parser("bench", help="training throughput and inference latency per head (JSON)",
+                       description="Benchmark the default CPU recipe. Config overrides apply: --policy.fusion.dim=256")
+    p.add_argument("--quick", action="store_true", help="fewer iterations (under 60 s)")
+    p.add_argument("--heads", default="", help="comma-separated heads (default: all)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.set_defaults(func=cmd_bench, accepts_overrides=True)
+
+    p = sub.add_parser("data", help="inspect and convert demonstration data")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    d = dsub.add_parser("inspect", help="summary of an episode directory")
+    d.add_argument("directory")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.set_defaults(func=cmd_data_inspect)
+    d = dsub.add_parser("to-lerobot", help="export episodes as a LeRobotDataset v3 directory")
+    d.add_argument("directory")
+    d.add_argument("--out", required=True)
+    d.add_argument("--repo-id", default="local/vla_dataset")
+    d.set_defaults(func=cmd_data_to_lerobot)
+    d = dsub.add_parser("from-lerobot", help="import a LeRobotDataset v3 directory as episodes")
+    d.add_argument("directory")
+    d.add_argument("--out", required=True)
+    d.set_defaults(func=cmd_data_from_lerobot)
+
+    p = sub.add_parser("demo", help="the main job: simulated robot driven by the default policy through the ROS nodes")
+    p.set_defaults(func=_not_built("demo", "issue 5: ROS nodes and bringup"))
+
+    p = sub.add_parser("launch", help="bring up a node graph without ros2 launch (e.g. 'vla launch robot')")
+    p.add_argument("graph", help="graph name in vla_bringup (robot, teleop) or a path to a graph YAML")
+    p.add_argument("args", nargs="*", help="launch arguments as name:=value")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved node graph and exit")
+    p.set_defaults(func=cmd_launch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vla`` executable."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if rest and not getattr(args, "accepts_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.overrides = rest
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except VLAError as exc:
+        print(f"vla {args.command}: error: {exc}", file=sys.stderr)
+        return NOT_BUILT_EXIT if isinstance(exc, NotBuiltError) else 2
+    except KeyboardInterrupt:
+        print(f"vla {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The vla_controller node: policy inference with action-buffer replanning (issue 5)."""

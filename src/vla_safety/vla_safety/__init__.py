@@ -1,0 +1,1 @@
+"""The safety monitor between the controller and the robot (issue 5)."""

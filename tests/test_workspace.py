@@ -1,0 +1,87 @@
+"""Workspace-level checks: lint as tests, package metadata, Docker files, set-up script."""
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ["vla_msgs", "vla_core", "vla_sim", "vla_teleop", "vla_inference", "vla_safety", "vla_bringup"]
+
+
+def test_ruff_lint_and_docstrings():
+    """pyflakes / pycodestyle / isort / bugbear / pep257 docstrings on every package."""
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "src", "tests"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_vla_core_never_imports_rclpy():
+    offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "src" / "vla_core").rglob("*.py")
+                 if re.search(r"^\s*(import|from)\s+(rclpy|launch|launch_ros|sensor_msgs|std_msgs)\b", p.read_text(), re.M)]
+    assert not offenders
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_package_xml_is_format_3_with_a_valid_maintainer(name):
+    root = ET.parse(ROOT / "src" / name / "package.xml").getroot()
+    assert root.get("format") == "3" and root.findtext("name") == name
+    email = root.find("maintainer").get("email")
+    assert re.fullmatch(r"[\w.+-]+@[\w-]+(\.[\w-]+)*\.[a-z]{2,}", email), email
+    assert (ROOT / "src" / name / "test").is_dir()
+    build_type = root.find("export/build_type").text
+    if build_type == "ament_python":
+        setup = (ROOT / "src" / name / "setup.py").read_text()
+        assert f'package_name = "{name}"' in setup
+        assert (ROOT / "src" / name / "resource" / name).is_file()
+
+
+def _copies(dockerfile: Path):
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    for line in text.splitlines():
+        parts = shlex.split(line.strip()) if line.strip() and not line.strip().startswith("#") else []
+        if parts and parts[0].upper() == "COPY":
+            srcs = [p for p in parts[1:-1] if not p.startswith("--")]
+            yield from srcs
+
+
+@pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", "docker/Dockerfile.jetson"])
+def test_dockerfiles_parse_and_copy_existing_paths(dockerfile):
+    path = ROOT / dockerfile
+    instructions = [line.split()[0].upper() for line in re.sub(r"\\\n", " ", path.read_text()).splitlines()
+                    if line.strip() and not line.strip().startswith("#")]
+    known = {"FROM", "ARG", "ENV", "RUN", "WORKDIR", "COPY", "SHELL", "CMD", "ENTRYPOINT", "LABEL", "USER", "EXPOSE"}
+    assert set(instructions) <= known, set(instructions) - known
+    assert instructions[0] in ("FROM", "ARG") and "FROM" in instructions
+    copies = list(_copies(path))
+    assert copies
+    for src in copies:
+        assert (ROOT / src).exists(), f"{dockerfile} copies {src}, which does not exist"
+
+
+def test_devcontainer_uses_the_x86_image():
+    cfg = json.loads((ROOT / ".devcontainer" / "devcontainer.json").read_text())
+    assert (ROOT / ".devcontainer" / cfg["build"]["dockerfile"]).resolve() == ROOT / "docker" / "Dockerfile"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make demo" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_dependency_is_pinned():
+    constraints = (ROOT / "requirements" / "constraints.txt").read_text().splitlines()
+    pins = dict(line.split("==", 1) for line in constraints if line and not line.startswith("#"))
+    assert pins["torch"] == "2.13.0"
+    for req in ("core.in", "dev.in", "ros-jazzy.in"):
+        for line in (ROOT / "requirements" / req).read_text().splitlines():
+            name = line.split("#")[0].strip()
+            if name:
+                base = re.split(r"[=<>\[]", name)[0]
+                assert any(k.lower().replace("_", "-") == base.lower() for k in pins), f"{base} is not pinned"
