@@ -37,7 +37,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ "$(cat "$VENV/.pip-stamp" 2>/dev/null)" != "$PIP_STAMP" ]; then
   log "installing pinned Python dependencies (requirements/constraints.txt)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${REQS[@]}" -c requirements/constraints.txt
+  # This machine's pip config lists local index mirrors that print one warning per package; hide those.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${REQS[@]}" -c requirements/constraints.txt \
+    2> >(grep -v '^WARNING: Location .* is ignored' >&2)
   echo "$PIP_STAMP" > "$VENV/.pip-stamp"
 fi
 

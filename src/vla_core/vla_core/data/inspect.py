@@ -37,7 +37,7 @@ def format_summary(s: dict) -> str:
     lines = [
         f"{s['directory']}: {s['episodes']} episodes, {s['frames']} frames at {s['fps']:g} Hz"
         + (f", robot {s['robot']}" if s["robot"] else ""),
-        f"cameras: " + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in s["cameras"].items()),
+        "cameras: " + ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in s["cameras"].items()),
         f"success: {100 * s['success_rate']:.0f}%   length: min {s['episode_length']['min']}, "
         f"mean {s['episode_length']['mean']:.1f}, max {s['episode_length']['max']}",
         "instructions:",

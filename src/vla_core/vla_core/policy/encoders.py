@@ -108,6 +108,10 @@ class HFVisionEncoder(nn.Module):
         # CLIP / SigLIP checkpoints load as a two-tower model: keep only the vision tower.
         model = getattr(model, "vision_model", model)
         self.model = model
+        self.frozen = config.freeze
+        if self.frozen:  # the projection to the fusion width still trains
+            self.model.requires_grad_(False)
+            self.model.eval()
         vcfg = getattr(model.config, "vision_config", model.config)
         self.image_size = int(getattr(vcfg, "image_size", config.image_size))
         mean, std = [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]
@@ -148,8 +152,9 @@ class LanguageEncoder(nn.Module):
         self.max_length = config.max_length
         self.dim = int(model.config.hidden_size)
         self._cache: dict[str, torch.Tensor] = {}
+        # The shared instance may have been frozen by another encoder: set the flag either way.
+        self.model.requires_grad_(not self.frozen)
         if self.frozen:
-            self.model.requires_grad_(False)
             self.model.eval()
 
     def train(self, mode: bool = True):

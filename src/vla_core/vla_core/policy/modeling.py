@@ -173,8 +173,10 @@ class VLAPolicy(nn.Module):
                 "fusion": self.fusion, "head": self.head}
 
     def trainable_state_keys(self) -> set[str]:
-        """State-dict keys a checkpoint must store (a frozen pretrained language model is referenced, not copied)."""
+        """State-dict keys a checkpoint must store (frozen pretrained encoders are referenced, not copied)."""
         keys = set(self.state_dict().keys())
         if self.language.frozen:
             keys = {k for k in keys if not k.startswith("language.")}
+        if getattr(self.vision, "frozen", False):
+            keys = {k for k in keys if not k.startswith("vision.model.")}
         return keys
