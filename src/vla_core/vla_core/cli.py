@@ -38,6 +38,42 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def cmd_collect(args) -> int:
+    """Scripted demonstrations in a simulated suite."""
+    from vla_core.collect import collect
+
+    summary = collect(args.suite, args.out, args.episodes_per_task, _csv(args.tasks), workers=args.workers,
+                      image_size=args.image_size, max_steps=args.max_steps, seed_offset=args.seed_offset,
+                      progress=not args.no_progress)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    """Closed-loop evaluation with a report."""
+    from vla_core.evaluation import EvalConfig, evaluate
+
+    if not args.checkpoint and not args.baselines:
+        raise VLAError("give --checkpoint, or --baselines expert,zero to evaluate only the baselines")
+    cfg = EvalConfig(suite=args.suite, checkpoint=args.checkpoint or None, out=args.out,
+                     episodes_per_task=args.episodes_per_task, heldout_episodes_per_task=args.heldout_episodes_per_task,
+                     tasks=_csv(args.tasks), modes=_csv(args.modes), baselines=_csv(args.baselines),
+                     max_steps=args.max_steps, workers=args.workers, video=not args.no_video)
+    from vla_core.runtime.executors import make_executor
+
+    for mode in cfg.modes:  # reject an unknown mode before any rollout starts
+        make_executor(mode.split(":")[0] if mode.startswith("receding:") else mode, 16, 8)
+    summary = evaluate(cfg, progress=not args.no_progress)
+    print(json.dumps({a: {"average_success": s["average_success"], "heldout_phrasing_success": s["heldout_phrasing_success"]}
+                      for a, s in summary.items()}, indent=2))
+    print(f"report: {args.out}/report.md")
+    return 0
+
+
 def cmd_bench(args) -> int:
     """Training throughput and inference latency per head, as JSON on stdout."""
     from vla_core.bench import run_bench
@@ -94,8 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("collect", help="record scripted demonstrations in simulation")
-    p.set_defaults(func=_not_built("collect", "issue 4: MuJoCo task suite"))
+    p = sub.add_parser("collect", help="record scripted demonstrations in simulation (resumable)")
+    p.add_argument("--suite", default="metaworld-mt10")
+    p.add_argument("--episodes-per-task", type=int, default=30)
+    p.add_argument("--out", required=True, help="directory of episode files")
+    p.add_argument("--tasks", default="", help="comma-separated subset of the suite's tasks")
+    p.add_argument("--workers", type=int, default=2, help="parallel simulator processes")
+    p.add_argument("--image-size", type=int, default=64, help="camera resolution in pixels (square)")
+    p.add_argument("--max-steps", type=int, default=200, help="episode cap in control steps")
+    p.add_argument("--seed-offset", type=int, default=0, help="first seed (evaluation uses seeds from 100000)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("train", help="train a policy on a directory of episodes",
                        description="Train a policy. Any config key can be overridden: --policy.head=diffusion --train.steps=5000")
@@ -103,8 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train, accepts_overrides=True)
 
-    p = sub.add_parser("eval", help="closed-loop evaluation of a checkpoint in simulation")
-    p.set_defaults(func=_not_built("eval", "issue 4: closed-loop evaluation"))
+    p = sub.add_parser("eval", help="closed-loop evaluation of a checkpoint in simulation, with a report")
+    p.add_argument("--checkpoint", default="", help="checkpoint directory (omit to evaluate baselines only)")
+    p.add_argument("--suite", default="metaworld-mt10")
+    p.add_argument("--episodes-per-task", type=int, default=50)
+    p.add_argument("--heldout-episodes-per-task", type=int, default=-1, help="held-out phrasing episodes (default: half)")
+    p.add_argument("--tasks", default="", help="comma-separated subset of the suite's tasks")
+    p.add_argument("--modes", default="receding", help="execution modes: full, receding, receding:K, ensemble")
+    p.add_argument("--baselines", default="expert,zero", help="baseline agents: expert, zero (empty for none)")
+    p.add_argument("--max-steps", type=int, default=200)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default="runs/eval", help="report directory")
+    p.add_argument("--no-video", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("export", help="export a checkpoint for deployment (ONNX)")
     p.set_defaults(func=_not_built("export", "issue 6: deployment"))

@@ -1,0 +1,105 @@
+"""The task interface every simulated (or real) environment implements, and the suite registry.
+
+A :class:`Task` is one robot scene with a language goal::
+
+    obs = task.reset(seed, instruction)     # {"images": {cam: uint8 (H, W, 3)}, "proprio": (P,), "instruction": str}
+    obs, success, done = task.step(action)  # action (A,) in the robot's command units
+    task.expert_action()                    # scripted expert's next action, where the suite has one
+
+Suites are registered by name and imported lazily (``metaworld-mt10`` lives in ``vla_sim``), so
+``vla_core`` stays free of simulator imports until a suite is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_core.errors import VLAError
+from vla_core.spec import PolicySpec
+
+SUITES = {
+    "metaworld-mt10": "vla_sim.metaworld_suite:MetaWorldMT10",
+}
+
+
+class UnknownInstructionError(VLAError):
+    """An instruction matches no task of the suite."""
+
+
+@dataclass
+class StepResult:
+    """What one control step returns: the next observation, and whether the episode succeeded / ended."""
+
+    observation: dict
+    success: bool
+    done: bool
+
+
+class Task(ABC):
+    """One scene of a suite (see the module docstring for the contract)."""
+
+    name: str
+    spec: PolicySpec
+    max_steps: int
+
+    @abstractmethod
+    def reset(self, seed: int, instruction: str | None = None) -> dict:
+        """Start an episode; the seed fixes object and goal placement. Returns the first observation."""
+
+    @abstractmethod
+    def step(self, action: np.ndarray) -> StepResult:
+        """Apply one action (clipped to the action range) and advance one control period."""
+
+    def expert_action(self) -> np.ndarray:
+        """The scripted expert's action for the current state."""
+        raise VLAError(f"task '{self.name}' has no scripted expert")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release renderer / simulator resources."""
+
+
+class Suite(ABC):
+    """A named set of tasks with their instructions."""
+
+    name: str
+    task_names: list[str]
+
+    @abstractmethod
+    def make_task(self, name: str, **kwargs) -> Task:
+        """Build task ``name`` (kwargs: camera size and the like)."""
+
+    @abstractmethod
+    def instructions(self, task: str, split: str = "train") -> list[str]:
+        """Phrasings of the task's goal: ``train`` ones for data, ``heldout`` ones for evaluation only."""
+
+    def task_for_instruction(self, instruction: str) -> str:
+        """The task an instruction asks for; an instruction matching no task is an error, never a default."""
+        key = normalize_instruction(instruction)
+        for task in self.task_names:
+            for split in ("train", "heldout"):
+                if key in {normalize_instruction(i) for i in self.instructions(task, split)}:
+                    return task
+        examples = "; ".join(f"'{self.instructions(t)[0]}'" for t in self.task_names[:4])
+        raise UnknownInstructionError(
+            f"instruction '{instruction}' matches no task of suite {self.name}; try e.g. {examples}")
+
+
+def normalize_instruction(text: str) -> str:
+    """Lower case, single spaces, no trailing punctuation."""
+    return " ".join(text.lower().strip().rstrip(".!").split())
+
+
+def make_suite(name: str) -> Suite:
+    """Instantiate a registered suite by name."""
+    if name not in SUITES:
+        raise VLAError(f"unknown suite '{name}'; known suites: {', '.join(SUITES)}")
+    module, cls = SUITES[name].split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise VLAError(f"suite '{name}' needs the package {module.split('.')[0]} ({exc})") from None
+    return getattr(mod, cls)()

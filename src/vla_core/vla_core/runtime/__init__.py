@@ -1,0 +1,1 @@
+"""Running a policy in closed loop: how chunks become one action per control tick."""

@@ -1,0 +1,150 @@
+"""Meta-World MT10 behind the :class:`vla_core.env.Task` interface.
+
+Sawyer arm, 4-D action (end-effector x / y / z delta + gripper, each in [-1, 1]) at 80 Hz
+(Meta-World's frame skip of 5 at 2.5 ms). The policy sees camera images, the hand position and the
+gripper opening, and the instruction - never the object or goal positions of Meta-World's state
+vector (the scripted expert does, as a human teleoperator would see the scene).
+
+Each reset's seed draws new object and goal positions from the task's own ranges, so evaluation
+seeds disjoint from the collection seeds are unseen configurations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vla_core.env import StepResult, Suite, Task
+from vla_core.errors import VLAError
+from vla_core.spec import PolicySpec
+from vla_sim.rendering import ensure_offscreen_gl
+
+MT10_TASKS = [
+    "reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3",
+    "drawer-close-v3", "button-press-topdown-v3", "peg-insert-side-v3", "window-open-v3", "window-close-v3",
+]
+
+# Training phrasings (used in demonstrations) and held-out phrasings (evaluation only).
+INSTRUCTIONS = {
+    "reach-v3": (["reach the goal", "move your hand to the target", "reach to the goal position",
+                  "put the gripper at the target"], ["touch the target point", "go to the goal location"]),
+    "push-v3": (["push the puck to the goal", "slide the puck to the target", "push the block to the goal",
+                 "move the puck to the target by pushing"], ["shove the puck onto the goal", "nudge the block to the target spot"]),
+    "pick-place-v3": (["pick up the puck and place it at the goal", "pick and place the puck", "put the puck on the target",
+                       "grasp the puck and move it to the goal"], ["lift the puck and set it at the target",
+                                                              "carry the puck to the goal"]),
+    "door-open-v3": (["open the door", "pull the door open", "swing the door open", "open the cabinet door"],
+                     ["get the door open", "pull on the door handle to open it"]),
+    "drawer-open-v3": (["open the drawer", "pull the drawer open", "pull out the drawer", "slide the drawer open"],
+                       ["get the drawer open", "draw the drawer out"]),
+    "drawer-close-v3": (["close the drawer", "push the drawer closed", "shut the drawer", "slide the drawer shut"],
+                        ["push the drawer in", "get the drawer closed"]),
+    "button-press-topdown-v3": (["press the button", "push the button down", "press the button from the top",
+                                 "push down on the button"], ["hit the button", "press down the button from above"]),
+    "peg-insert-side-v3": (["insert the peg into the hole", "put the peg in the hole", "push the peg into the side hole",
+                            "insert the peg sideways"], ["slot the peg into the hole", "fit the peg into the hole"]),
+    "window-open-v3": (["open the window", "slide the window open", "push the window open", "move the window to open it"],
+                       ["get the window open", "slide open the window"]),
+    "window-close-v3": (["close the window", "slide the window closed", "shut the window", "push the window closed"],
+                        ["get the window closed", "slide the window shut"]),
+}
+
+CAMERA = "corner2"
+FPS = 80.0
+ACTION_NAMES = ["dx", "dy", "dz", "gripper"]
+PROPRIO_NAMES = ["hand_x", "hand_y", "hand_z", "gripper_opening"]
+
+
+def _expert_class(task: str):
+    import metaworld.policies as policies
+
+    base = task.removesuffix("-v3").replace("-", " ").title().replace(" ", "")
+    base = {"PegInsertSide": "PegInsertionSide"}.get(base, base)
+    return getattr(policies, f"Sawyer{base}V3Policy")
+
+
+class MetaWorldTask(Task):
+    """One MT10 environment with off-screen rendering, seeded resets and its scripted expert."""
+
+    def __init__(self, name: str, image_size: int = 64, max_steps: int = 200, camera: str = CAMERA, render: bool = True):
+        if name not in MT10_TASKS:
+            raise VLAError(f"unknown Meta-World MT10 task '{name}'; expected one of {', '.join(MT10_TASKS)}")
+        ensure_offscreen_gl()
+        import metaworld
+
+        self.name = name
+        self.max_steps = max_steps
+        self.camera = camera
+        benchmark = metaworld.MT1(name, seed=0)
+        self.env = benchmark.train_classes[name](render_mode="rgb_array", camera_name=camera,
+                                                 width=image_size, height=image_size)
+        self.env.set_task(benchmark.train_tasks[0])
+        # Draw object / goal positions from the reset seed instead of the fixed task vector.
+        self.env._freeze_rand_vec = False
+        self.env.seeded_rand_vec = True
+        # Shadows and reflections off: software rendering on 2 cores is the collection bottleneck.
+        self.env.model.light_castshadow[:] = 0
+        self.env.model.mat_reflectance[:] = 0
+        self.env.max_path_length = 10_000  # episode length is ours to cap (max_steps)
+        self.expert = _expert_class(name)()
+        self.spec = PolicySpec(cameras={camera: [image_size, image_size, 3]}, proprio_names=list(PROPRIO_NAMES),
+                               action_names=list(ACTION_NAMES), fps=FPS, robot="sawyer",
+                               action_low=[-1.0] * 4, action_high=[1.0] * 4)
+        self._state = None
+        self._instruction = INSTRUCTIONS[name][0][0]
+        self._steps = 0
+        self._render = render  # False: observations carry no images (expert checks, physics-only tests)
+        self._blank = np.zeros((image_size, image_size, 3), np.uint8)
+
+    def _observation(self) -> dict:
+        # MuJoCo's off-screen buffer comes out upside down: flip once, here.
+        image = np.ascontiguousarray(self.env.render()[::-1]) if self._render else self._blank
+        return {"images": {self.camera: image}, "proprio": self._state[:4].astype(np.float32).copy(),
+                "instruction": self._instruction}
+
+    def reset(self, seed: int, instruction: str | None = None) -> dict:
+        """New episode with object / goal placement drawn from ``seed``."""
+        self._instruction = instruction or INSTRUCTIONS[self.name][0][0]
+        # Meta-World's reset() ignores its seed argument; seeding goes through env.seed().
+        self.env.seed(int(seed))
+        self._state, _ = self.env.reset()
+        self._steps = 0
+        return self._observation()
+
+    def step(self, action: np.ndarray) -> StepResult:
+        """One 12.5 ms control step."""
+        a = np.clip(np.asarray(action, dtype=np.float32).reshape(-1), -1.0, 1.0)
+        if not np.isfinite(a).all():
+            a = np.zeros(4, np.float32)
+        self._state, _, terminated, truncated, info = self.env.step(a)
+        self._steps += 1
+        success = bool(info.get("success", 0.0) > 0.5)
+        done = success or terminated or self._steps >= self.max_steps
+        return StepResult(self._observation(), success, bool(done))
+
+    def expert_action(self) -> np.ndarray:
+        """Meta-World's scripted policy (sees the full state vector)."""
+        return np.clip(self.expert.get_action(self._state), -1.0, 1.0).astype(np.float32)
+
+    def close(self) -> None:
+        """Close the renderer explicitly (avoids EGL noise at interpreter exit)."""
+        try:
+            self.env.close()
+        except Exception:  # noqa: BLE001 - best effort at shutdown
+            pass
+
+
+class MetaWorldMT10(Suite):
+    """The ten MT10 tasks with their instructions."""
+
+    name = "metaworld-mt10"
+    task_names = list(MT10_TASKS)
+
+    def make_task(self, name: str, **kwargs) -> MetaWorldTask:
+        """Build one task (``image_size``, ``max_steps``, ``camera`` keyword arguments)."""
+        return MetaWorldTask(name, **kwargs)
+
+    def instructions(self, task: str, split: str = "train") -> list[str]:
+        """Training or held-out phrasings of ``task``."""
+        if task not in INSTRUCTIONS:
+            raise VLAError(f"unknown Meta-World MT10 task '{task}'")
+        return list(INSTRUCTIONS[task][0 if split == "train" else 1])
