@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,23 +45,44 @@ def _obs(spec: PolicySpec, batch: int, rng: np.random.Generator) -> dict:
             "instruction": "open the drawer"}
 
 
-def bench_head(head: str, quick: bool, overrides: list[str]) -> dict:
-    """Latency (p50 / p99 ms, batch 1) and training samples/s for one head."""
+def _latency(runtime, obs: dict, n: int) -> dict:
+    for _ in range(5):
+        runtime.predict_chunk(obs)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        runtime.predict_chunk(obs)
+        times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1e3
+    return {"p50": round(float(np.percentile(ms, 50)), 3), "p99": round(float(np.percentile(ms, 99)), 3),
+            "mean": round(float(ms.mean()), 3), "n": n}
+
+
+def bench_head(head: str, quick: bool, overrides: list[str], backends: list[str], workdir: Path) -> dict:
+    """Latency (p50 / p99 ms, batch 1) per back end, and training samples/s, for one head."""
+    from vla_core.checkpoint import save_checkpoint
+    from vla_core.runtime.backends import load_runtime
+
     config = ExperimentConfig.load(None, [f"--policy.head={head}", *overrides])
     spec = bench_spec()
     policy = make_policy(config.policy, spec, unit_stats(spec.action_dim))
     rng = np.random.default_rng(0)
     policy.eval()
     obs = _obs(spec, 1, rng)
-    for _ in range(5):
-        policy.predict_action_chunk(obs)
     n = 30 if quick else 200
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        policy.predict_action_chunk(obs)
-        times.append(time.perf_counter() - t0)
-    times_ms = np.array(times) * 1e3
+    ckpt = save_checkpoint(workdir / head, policy, config)
+    latency = {}
+    for backend in backends:
+        if backend == "torch":
+            runtime = load_runtime(ckpt, "torch")
+        else:
+            from vla_core.export import export_onnx
+
+            export_dir = workdir / f"{head}_onnx"
+            if not export_dir.exists():
+                export_onnx(ckpt, export_dir)
+            runtime = load_runtime(export_dir, backend)
+        latency[backend] = _latency(runtime, obs, n)
 
     policy.train()
     bsz = config.train.batch_size
@@ -80,15 +102,27 @@ def bench_head(head: str, quick: bool, overrides: list[str]) -> dict:
         if i > 0:  # the first step pays one-off allocation costs
             rates.append(bsz / (time.perf_counter() - t0))
     trainable = sum(p.numel() for k, p in policy.named_parameters() if p.requires_grad)
-    return {"latency_ms": {"p50": round(float(np.percentile(times_ms, 50)), 3), "p99": round(float(np.percentile(times_ms, 99)), 3),
-                           "mean": round(float(times_ms.mean()), 3), "n": n},
+    out = {"latency_ms": latency}
+    if "torch" in latency and len(latency) > 1:
+        out["speedup_vs_torch_p50"] = {b: round(latency["torch"]["p50"] / v["p50"], 2) for b, v in latency.items() if b != "torch"}
+    return out | {
             "train_samples_per_s": round(float(np.median(rates)), 1), "train_batch_size": bsz,
             "trainable_parameters": trainable, "horizon": config.policy.horizon}
 
 
 def run_bench(quick: bool = False, heads: list[str] | None = None, overrides: list[str] | None = None,
-              threads: int = 0) -> dict:
-    """Benchmark every requested head; returns a JSON-able dict."""
+              threads: int = 0, backends: list[str] | None = None) -> dict:
+    """Benchmark every requested head on every requested back end; returns a JSON-able dict."""
+    import tempfile
+
+    from vla_core.runtime.backends import BACKENDS
+
+    backends = list(backends or ["torch"])
+    for b in backends:
+        if b not in BACKENDS:
+            from vla_core.errors import ConfigError
+
+            raise ConfigError(f"unknown back end '{b}'; expected one of {', '.join(BACKENDS)}")
     if threads > 0:
         torch.set_num_threads(threads)
     heads = heads or list(HEAD_TYPES)
@@ -99,6 +133,7 @@ def run_bench(quick: bool = False, heads: list[str] | None = None, overrides: li
             raise ConfigError(f"unknown head '{h}'; expected one of {', '.join(HEAD_TYPES)}")
     torch.manual_seed(0)
     t0 = time.perf_counter()
-    results = {h: bench_head(h, quick, list(overrides or [])) for h in heads}
-    return {"machine": machine(), "recipe": "one 64px camera, 4-D state, 4-D action, batch 1 latency",
-            "backend": "torch eager", "quick": quick, "heads": results, "wall_s": round(time.perf_counter() - t0, 1)}
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {h: bench_head(h, quick, list(overrides or []), backends, Path(tmp)) for h in heads}
+    return {"machine": machine(), "recipe": "one 64px camera, 4-D state, 4-D action, batch 1 latency through the runtime interface",
+            "backends": backends, "quick": quick, "heads": results, "wall_s": round(time.perf_counter() - t0, 1)}

@@ -62,7 +62,7 @@ def cmd_eval(args) -> int:
     cfg = EvalConfig(suite=args.suite, checkpoint=args.checkpoint or None, out=args.out,
                      episodes_per_task=args.episodes_per_task, heldout_episodes_per_task=args.heldout_episodes_per_task,
                      tasks=_csv(args.tasks), modes=_csv(args.modes), baselines=_csv(args.baselines),
-                     max_steps=args.max_steps, workers=args.workers, video=not args.no_video)
+                     max_steps=args.max_steps, workers=args.workers, video=not args.no_video, backend=args.backend)
     from vla_core.runtime.executors import make_executor
 
     for mode in cfg.modes:  # reject an unknown mode before any rollout starts
@@ -74,12 +74,22 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Export a checkpoint to ONNX graphs."""
+    from vla_core.export import export_onnx, read_export
+
+    out = export_onnx(args.checkpoint, args.out, fp16=args.fp16)
+    meta = read_export(out)
+    print(json.dumps({"out": str(out), "head": meta["head"], "graphs": meta["graphs"], "fp16": meta["fp16"]}, indent=2))
+    return 0
+
+
 def cmd_bench(args) -> int:
     """Training throughput and inference latency per head, as JSON on stdout."""
     from vla_core.bench import run_bench
 
-    result = run_bench(quick=args.quick, heads=args.heads.split(",") if args.heads else None,
-                       overrides=args.overrides, threads=args.threads)
+    result = run_bench(quick=args.quick, heads=_csv(args.heads) or None, overrides=args.overrides, threads=args.threads,
+                       backends=_csv(args.backends))
     print(json.dumps(result, indent=2))
     return 0
 
@@ -158,19 +168,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baselines", default="expert,zero", help="baseline agents: expert, zero (empty for none)")
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--backend", default="torch", help="torch (checkpoint) or onnxruntime / tensorrt (export directory)")
     p.add_argument("--out", default="runs/eval", help="report directory")
     p.add_argument("--no-video", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("export", help="export a checkpoint for deployment (ONNX)")
-    p.set_defaults(func=_not_built("export", "issue 6: deployment"))
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (TensorRT engines are built from ONNX on the target)")
+    p.add_argument("--out", required=True, help="export directory")
+    p.add_argument("--fp16", action="store_true", help="half-precision graphs (for GPU back ends)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("bench", help="training throughput and inference latency per head (JSON)",
                        description="Benchmark the default CPU recipe. Config overrides apply: --policy.fusion.dim=256")
     p.add_argument("--quick", action="store_true", help="fewer iterations (under 60 s)")
     p.add_argument("--heads", default="", help="comma-separated heads (default: all)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--backends", default="torch", help="comma-separated: torch, onnxruntime, tensorrt")
     p.set_defaults(func=cmd_bench, accepts_overrides=True)
 
     p = sub.add_parser("data", help="inspect and convert demonstration data")

@@ -61,7 +61,7 @@ class EvalConfig:
     max_steps: int = 200
     workers: int = 2
     video: bool = True
-    device: str = "cpu"
+    backend: str = "torch"       # torch | onnxruntime | tensorrt (onnxruntime / tensorrt need an export directory)
 
 
 _STATE: dict = {}
@@ -75,9 +75,9 @@ def _init_worker(cfg: EvalConfig) -> None:
     _STATE["suite"] = make_suite(cfg.suite)
     _STATE["tasks"] = {}
     if cfg.checkpoint:
-        from vla_core.checkpoint import load_policy
+        from vla_core.runtime.backends import load_runtime
 
-        _STATE["policy"] = load_policy(cfg.checkpoint, device=cfg.device)
+        _STATE["policy"] = load_runtime(cfg.checkpoint, cfg.backend)
 
 
 def _task(name: str, image_size: int):
@@ -89,11 +89,9 @@ def _task(name: str, image_size: int):
 
 def run_rollout(job: EvalJob) -> dict:
     """One closed-loop episode; returns success, length, latencies and (optionally) frames."""
-    import torch
-
     from vla_core.runtime.executors import make_executor
 
-    policy = _STATE.get("policy")
+    policy = _STATE.get("policy")  # a PolicyRuntime: the same interface the ROS controller uses
     size = next(iter(policy.spec.cameras.values()))[0] if policy is not None else 64
     task = _task(job.task, size)
     obs = task.reset(job.seed, job.instruction)
@@ -101,15 +99,14 @@ def run_rollout(job: EvalJob) -> dict:
     executor = None
     if job.agent.startswith("policy:"):
         policy.spec.check_compatible(task.spec, f"task {job.task}")
-        executor = make_executor(job.agent.split(":", 1)[1], policy.config.horizon, policy.config.n_action_steps)
+        executor = make_executor(job.agent.split(":", 1)[1], policy.horizon, policy.n_action_steps)
         executor.reset()
 
         def predict(o):
             t0 = time.perf_counter()
-            batch = {"images": {c: o["images"][c][None] for c in policy.cameras}, "proprio": o["proprio"][None],
+            batch = {"images": {c: o["images"][c][None] for c in policy.spec.cameras}, "proprio": o["proprio"][None],
                      "instruction": o["instruction"]}
-            with torch.inference_mode():
-                chunk = policy.predict_action_chunk(batch)[0].cpu().numpy()
+            chunk = policy.predict_chunk(batch)[0]
             latencies.append(time.perf_counter() - t0)
             return chunk
     success, steps = False, 0
@@ -250,10 +247,17 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     """Run every rollout of ``cfg`` (in ``workers`` processes) and write the report."""
     from tqdm import tqdm
 
-    if cfg.checkpoint:
-        from vla_core.checkpoint import read_checkpoint_meta
+    if cfg.checkpoint:  # fail fast, in this process, on a bad checkpoint or export
+        from pathlib import Path as _P
 
-        read_checkpoint_meta(cfg.checkpoint)  # fail fast, in this process, on a bad checkpoint
+        if (_P(cfg.checkpoint) / "export.json").is_file():
+            from vla_core.export import read_export
+
+            read_export(cfg.checkpoint)
+        else:
+            from vla_core.checkpoint import read_checkpoint_meta
+
+            read_checkpoint_meta(cfg.checkpoint)
     jobs = plan_jobs(cfg)
     t0 = time.perf_counter()
     results = []

@@ -134,6 +134,9 @@ class HFVisionEncoder(nn.Module):
 @lru_cache(maxsize=4)
 def _load_language_model(directory: str):
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar per load is noise in every log that builds a policy
 
     return AutoTokenizer.from_pretrained(directory), AutoModel.from_pretrained(directory)
 

@@ -69,7 +69,7 @@ class RegressionHead(nn.Module):
         l1 = masked_mean((self.predict(memory) - actions).abs(), is_pad)
         return l1, {"l1": l1.detach()}
 
-    def sample(self, memory, generator=None):
+    def sample(self, memory, generator=None, noise=None):
         """Deterministic: the regressed chunk."""
         return self.predict(memory)
 
@@ -140,10 +140,10 @@ class DiffusionHead(nn.Module):
         eps = (x - ac.sqrt() * x0) / (1 - ac).sqrt()
         return ac_prev.sqrt() * x0 + (1 - ac_prev).sqrt() * eps
 
-    def sample(self, memory, generator=None):
-        """DDIM sampling in ``inference_steps`` network evaluations."""
+    def sample(self, memory, generator=None, noise=None):
+        """DDIM sampling in ``inference_steps`` network evaluations (``noise``: optional x_T (B, H, A))."""
         b = memory.shape[0]
-        x = self.initial_noise(b, memory.device, generator)
+        x = self.initial_noise(b, memory.device, generator) if noise is None else noise.to(memory.device)
         ts = self.timesteps()
         for i, t in enumerate(ts):
             t_prev = ts[i + 1] if i + 1 < len(ts) else -1
@@ -185,10 +185,10 @@ class FlowHead(nn.Module):
         """x_0 ~ N(0, I): (B, H, A)."""
         return torch.randn(batch, self.horizon, self.action_dim, generator=generator).to(device)
 
-    def sample(self, memory, generator=None):
-        """``inference_steps`` Euler steps of the learned velocity field."""
+    def sample(self, memory, generator=None, noise=None):
+        """``inference_steps`` Euler steps of the learned velocity field (``noise``: optional x_0 (B, H, A))."""
         b = memory.shape[0]
-        x = self.initial_noise(b, memory.device, generator)
+        x = self.initial_noise(b, memory.device, generator) if noise is None else noise.to(memory.device)
         dt = 1.0 / self.inference_steps
         for i in range(self.inference_steps):
             t = torch.full((b,), i * dt, device=memory.device)
@@ -235,6 +235,6 @@ class TokenHead(nn.Module):
         acc = masked_mean((logits.argmax(-1) == target).float(), is_pad)
         return loss, {"ce": loss.detach(), "token_acc": acc.detach()}
 
-    def sample(self, memory, generator=None):
+    def sample(self, memory, generator=None, noise=None):
         """Most likely bin of every dimension and step."""
         return self.detokenize(self.logits(memory).argmax(-1))

@@ -29,14 +29,15 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Attend from ``x`` to ``context`` (or to itself)."""
         ctx = x if context is None else context
-        b, n, d = x.shape
+        # Batch stays -1 in every reshape so exported graphs keep a dynamic batch dimension.
+        _, n, d = x.shape
         m = ctx.shape[1]
         h = self.heads
-        q = self.q_proj(x).view(b, n, h, d // h).transpose(1, 2)
-        k = self.k_proj(ctx).view(b, m, h, d // h).transpose(1, 2)
-        v = self.v_proj(ctx).view(b, m, h, d // h).transpose(1, 2)
+        q = self.q_proj(x).reshape(-1, n, h, d // h).transpose(1, 2)
+        k = self.k_proj(ctx).reshape(-1, m, h, d // h).transpose(1, 2)
+        v = self.v_proj(ctx).reshape(-1, m, h, d // h).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
+        return self.out_proj(out.transpose(1, 2).reshape(-1, n, d))
 
 
 class FeedForward(nn.Module):

@@ -92,12 +92,17 @@ class VLAPolicy(nn.Module):
         """Device of the policy's parameters."""
         return self.fusion.type_emb.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point type of the policy's parameters (float32, or float16 for an fp16 export)."""
+        return self.fusion.type_emb.dtype
+
     def _images(self, images: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Any accepted image layout -> float (B, To, 3, S, S) in [0, 1] on the policy's device."""
         x = torch.as_tensor(images, device=self.device)
-        if x.dtype == torch.uint8:  # (B, [To,] H, W, 3)
-            x = x.float().div_(255.0)
-            x = x.movedim(-1, -3)
+        if x.dtype == torch.uint8:  # (B, [To,] H, W, 3); explicit permutes export cleanly to ONNX
+            x = x.to(self.dtype) / 255.0
+            x = x.permute(0, 1, 4, 2, 3) if x.dim() == 5 else x.permute(0, 3, 1, 2)
         if x.dim() == 4:
             x = x.unsqueeze(1)
         b, t = x.shape[:2]
@@ -122,7 +127,7 @@ class VLAPolicy(nn.Module):
 
     def encode(self, obs: dict, lang: torch.Tensor | None = None) -> torch.Tensor:
         """Observation -> fused memory tokens (B, M, D). ``lang`` (B, E) skips the language encoder."""
-        proprio = torch.as_tensor(obs["proprio"], device=self.device, dtype=torch.float32)
+        proprio = torch.as_tensor(obs["proprio"], device=self.device, dtype=self.dtype)
         if proprio.dim() == 2:
             proprio = proprio.unsqueeze(1)
         proprio = self._history(proprio)
@@ -136,7 +141,7 @@ class VLAPolicy(nn.Module):
             to = imgs.shape[1]
             cond = None if film is None else film.repeat_interleave(to, dim=0)
             tokens = self.vision(imgs.flatten(0, 1), cond)  # (B * To, N, D)
-            image_tokens.append(tokens.unflatten(0, (b, to)))
+            image_tokens.append(tokens.reshape(-1, to, *tokens.shape[1:]))
         p = self.proprio(self.normalizer.normalize_proprio(proprio).flatten(1))
         return self.fusion(lang, p, image_tokens)
 
@@ -149,10 +154,14 @@ class VLAPolicy(nn.Module):
         return self.head.loss(memory, actions, is_pad)
 
     @torch.no_grad()
-    def predict_action_chunk(self, obs: dict, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A chunk of future actions in robot units: (B, H, A)."""
+    def predict_action_chunk(self, obs: dict, generator: torch.Generator | None = None,
+                             noise: torch.Tensor | None = None) -> torch.Tensor:
+        """A chunk of future actions in robot units: (B, H, A).
+
+        ``generator`` / ``noise`` (B, H, A) fix the initial sample of the iterative heads.
+        """
         memory = self.encode(obs)
-        return self.normalizer.unnormalize_action(self.head.sample(memory, generator))
+        return self.normalizer.unnormalize_action(self.head.sample(memory, generator, noise))
 
     @torch.no_grad()
     def select_action(self, obs: dict) -> torch.Tensor:

@@ -1,0 +1,137 @@
+"""ONNX export of every head, parity with PyTorch through the one runtime interface, refusals."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from vla_core.checkpoint import save_checkpoint
+from vla_core.data.dataset import dataset_stats, load_episodes, spec_from_episodes
+from vla_core.errors import VLAError
+from vla_core.export import export_onnx
+from vla_core.policy import HEADS, make_policy
+from vla_core.runtime.backends import load_runtime
+
+pytest.importorskip("onnxruntime")
+
+# Stated tolerance: ONNX Runtime and eager PyTorch agree to 1e-4 in robot units (float32).
+ATOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_data, tmp_path_factory):
+    from conftest import TINY
+
+    from vla_core.config import ExperimentConfig
+
+    root = tmp_path_factory.mktemp("export")
+    eps = load_episodes(tiny_data).episodes
+    out = {}
+    for head in sorted(HEADS):
+        cfg = ExperimentConfig.load(None, [*TINY, f"--policy.head={head}", "--policy.n_obs_steps=2"])
+        policy = make_policy(cfg.policy, spec_from_episodes(eps), dataset_stats(eps)).eval()
+        ckpt = save_checkpoint(root / head, policy, cfg)
+        out[head] = (ckpt, export_onnx(ckpt, root / f"{head}_onnx"))
+    return out, eps
+
+
+def _obs(eps, b=2):
+    ep = eps[0]
+    return {"images": {"front": np.stack([ep.images["front"][3:5]] * b)}, "proprio": np.stack([ep.proprio[3:5]] * b),
+            "instruction": [eps[i].instruction for i in range(b)]}
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_onnxruntime_matches_torch(exported, head):
+    heads, eps = exported
+    ckpt, onnx_dir = heads[head]
+    torch_rt, ort_rt = load_runtime(ckpt, "torch"), load_runtime(onnx_dir, "onnxruntime")
+    obs = _obs(eps)
+    noise = np.random.default_rng(1).standard_normal((2, torch_rt.horizon, 4)).astype(np.float32)
+    a, b = torch_rt.predict_chunk(obs, noise), ort_rt.predict_chunk(obs, noise)
+    assert a.shape == b.shape == (2, torch_rt.horizon, 4)
+    if head == "tokens":
+        # Decoding is an argmax: a near-tie may flip to the neighbouring bin, so the honest bound is one bin.
+        stats = torch_rt.policy.normalizer.stats()
+        bin_width = (stats["action_max"] - stats["action_min"]) / (torch_rt.policy.config.tokens.bins - 1)
+        assert (np.abs(a - b) <= bin_width + ATOL).all()
+        assert np.mean(np.abs(a - b) <= ATOL) > 0.95
+    else:
+        np.testing.assert_allclose(a, b, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(torch_rt.instruction_embedding("move the block left"),
+                               ort_rt.instruction_embedding("move the block left"), atol=ATOL)
+    meta = json.loads((onnx_dir / "export.json").read_text())
+    assert meta["cached"] == ["language"]
+    assert set(meta["graphs"]) == ({"encoder", "denoise_step", "language"} if head in ("diffusion", "flow")
+                                   else {"policy", "language"})
+
+
+def test_instruction_embedding_is_cached(exported):
+    heads, eps = exported
+    rt = load_runtime(heads["regression"][1], "onnxruntime")
+    calls = []
+    original = rt._embed
+    rt._embed = lambda text: calls.append(text) or original(text)
+    for _ in range(3):
+        rt.predict_chunk(_obs(eps, 1))
+    assert calls == [eps[0].instruction]
+
+
+def test_corrupt_and_mismatched_exports_are_refused(exported, tmp_path):
+    heads, eps = exported
+    ckpt, onnx_dir = heads["flow"]
+    with pytest.raises(VLAError, match="runs an export directory"):
+        load_runtime(ckpt, "onnxruntime")
+    with pytest.raises(VLAError, match="unknown back end 'tflite'"):
+        load_runtime(onnx_dir, "tflite")
+    broken = tmp_path / "broken"
+    shutil.copytree(onnx_dir, broken)
+    (broken / "denoise_step.onnx").unlink()
+    with pytest.raises(VLAError, match="incomplete: missing denoise_step.onnx"):
+        load_runtime(broken, "onnxruntime")
+    (broken / "export.json").write_text("{not json")
+    with pytest.raises(VLAError, match="export.json' is corrupt"):
+        load_runtime(broken, "onnxruntime")
+    rt = load_runtime(onnx_dir, "onnxruntime")
+    bad = _obs(eps, 1)
+    bad["images"]["front"] = bad["images"]["front"][:, :, :16, :16]
+    with pytest.raises(VLAError, match=r"camera 'front': expected \[32, 32\] pixels, got \[16, 16\]"):
+        rt.predict_chunk(bad)
+    with pytest.raises(VLAError, match="lacks camera 'front'"):
+        rt.predict_chunk({"images": {"wrist": bad["images"]["front"]}, "proprio": bad["proprio"], "instruction": "x"})
+
+
+def test_tensorrt_absence_is_a_clear_error(exported):
+    pytest.importorskip("torch")
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("TensorRT is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(VLAError, match="needs NVIDIA TensorRT's Python package"):
+        load_runtime(exported[0]["regression"][1], "tensorrt")
+
+
+def test_fp16_export_runs(exported, tmp_path):
+    heads, eps = exported
+    out = export_onnx(heads["regression"][0], tmp_path / "fp16", fp16=True)
+    assert json.loads((out / "export.json").read_text())["fp16"] is True
+    fp32 = load_runtime(heads["regression"][1], "onnxruntime").predict_chunk(_obs(eps))
+    fp16 = load_runtime(out, "onnxruntime").predict_chunk(_obs(eps))
+    np.testing.assert_allclose(fp16, fp32, atol=5e-2)
+
+
+def test_tensorrt_build_commands(exported, capsys):
+    from vla_core.tensorrt_build import main
+
+    _, flow_dir = exported[0]["flow"]
+    assert main([str(flow_dir), "--dry-run", "--fp16"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3  # encoder, denoise_step, language
+    enc = next(line for line in lines if "encoder.onnx" in line)
+    assert "image_front:1x2x32x32x3" in enc and "proprio:1x2x4" in enc and "language:1x384" in enc
+    assert "--fp16" in enc and "--saveEngine=" in enc and enc.split("--saveEngine=")[1].split()[0].endswith("encoder.engine")
+    step = next(line for line in lines if "denoise_step.onnx" in line)
+    assert "x_t:1x8x4" in step and "t:1," in step and "memory:1x" in step
+    assert main([str(flow_dir / "nope")]) == 2
