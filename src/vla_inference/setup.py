@@ -16,5 +16,5 @@ setup(
     maintainer_email="vla-team@robotics-lab.org",
     description="VLA controller node: policy inference with action-buffer replanning.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["vla_controller = vla_inference.vla_controller_node:main"]},
 )

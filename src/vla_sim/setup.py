@@ -16,5 +16,5 @@ setup(
     maintainer_email="vla-team@robotics-lab.org",
     description="Simulated robot (MuJoCo task suites) exposed as a ROS 2 node.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["sim_robot = vla_sim.sim_robot_node:main"]},
 )

@@ -16,5 +16,8 @@ setup(
     maintainer_email="vla-team@robotics-lab.org",
     description="Teleoperation sources and the demonstration collector node.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "teleop_collector = vla_teleop.teleop_collector_node:main",
+        "scripted_teleop = vla_teleop.scripted_teleop_node:main",
+    ]},
 )

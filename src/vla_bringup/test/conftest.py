@@ -1,5 +1,9 @@
 import itertools
 import os
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 
@@ -13,3 +17,115 @@ def ros_env():
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain % 232), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                PYTHONUNBUFFERED="1")
     return env
+
+
+class Launch:
+    """`python -m vla_core.cli launch GRAPH` as a subprocess, with its output collected."""
+
+    def __init__(self, graph, env, args=()):
+        self.proc = subprocess.Popen([sys.executable, "-m", "vla_core.cli", "launch", str(graph), *args], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip())
+
+    def wait_for(self, text, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.lines):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def output(self):
+        return "\n".join(self.lines)
+
+    def stop(self, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(2)
+            try:
+                return self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.returncode
+
+
+class Probe:
+    """An rclpy node in the test process, spun in a background thread, on the test's domain."""
+
+    def __init__(self, domain_id):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.rclpy = rclpy
+        self.context = rclpy.context.Context()
+        rclpy.init(context=self.context, domain_id=domain_id)
+        self.node = rclpy.create_node("test_probe", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.received = {}
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.05)
+            except Exception:  # noqa: BLE001 - context shut down under us
+                break
+
+    def record(self, msg_type, topic, qos=10):
+        self.received[topic] = []
+        self.node.create_subscription(msg_type, topic, lambda m: self.received[topic].append((time.monotonic(), m)), qos)
+
+    def wait_for(self, predicate, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def call(self, srv_type, name, request, timeout=10.0):
+        client = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"service {name} not available")
+        future = client.call_async(request)
+        self.wait_for(future.done, timeout)
+        return future.result()
+
+    def close(self):
+        self.node.destroy_node()
+        self.rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=2)
+
+
+@pytest.fixture
+def probe(ros_env):
+    pytest.importorskip("rclpy")
+    p = Probe(int(ros_env["ROS_DOMAIN_ID"]))
+    yield p
+    p.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """An untrained policy with the Meta-World interface: enough to close the loop."""
+    import numpy as np
+
+    from vla_core.checkpoint import save_checkpoint
+    from vla_core.config import ExperimentConfig
+    from vla_core.policy import make_policy
+    from vla_core.spec import PolicySpec
+
+    spec = PolicySpec(cameras={"corner2": [64, 64, 3]}, proprio_names=["hand_x", "hand_y", "hand_z", "gripper_opening"],
+                      action_names=["dx", "dy", "dz", "gripper"], fps=80.0, robot="sawyer")
+    one, zero = np.ones(4, np.float32), np.zeros(4, np.float32)
+    stats = {"action_min": -one, "action_max": one, "action_mean": zero, "action_std": one,
+             "proprio_mean": zero, "proprio_std": one}
+    cfg = ExperimentConfig.load(None, ["--policy.fusion.dim=64", "--policy.fusion.layers=1", "--policy.vision.channels=[16,32,32,32]"])
+    policy = make_policy(cfg.policy, spec, stats).eval()
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", policy, cfg)

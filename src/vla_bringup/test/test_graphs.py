@@ -24,7 +24,8 @@ def test_graphs_load_and_reference_real_parameter_files(name):
 def test_robot_graph_keeps_the_controller_off_the_robot_topic():
     graph = load_graph(str(PKG / "launch" / "robot.yaml"), ["checkpoint:=/tmp/ckpt"])
     by_name = {n.name: n for n in graph.nodes}
-    assert by_name["vla_controller"].remappings == {"/vla/command": "/safety/command_in"}
+    assert set(by_name["vla_controller"].remappings.values()) == {"/safety/in/cmd_twist", "/safety/in/gripper_cmd"}
+    assert set(by_name["safety_monitor"].remappings.values()) == {"/robot/cmd_twist", "/robot/gripper_cmd"}
     assert "-p" in by_name["vla_controller"].ros_args(graph.values)
     assert "checkpoint:=/tmp/ckpt" in by_name["vla_controller"].ros_args(graph.values)
 

@@ -3,12 +3,11 @@
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import Launch
 
 NODES = Path(__file__).parent / "nodes"
 
@@ -32,31 +31,6 @@ def write_graph(tmp_path, crash_after=0.0, listener_required=True):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(graph))
     return path
-
-
-class Launch:
-    """`python -m vla_core.cli launch GRAPH` as a subprocess, with its output collected."""
-
-    def __init__(self, graph, env):
-        self.proc = subprocess.Popen([sys.executable, "-m", "vla_core.cli", "launch", str(graph)], env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-
-    def wait_for(self, text, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if any(text in line for line in self.lines):
-                return True
-            time.sleep(0.05)
-        return False
-
-    def output(self):
-        return "\n".join(self.lines)
 
 
 def test_two_nodes_exchange_chunks_and_stop_cleanly_on_sigint(tmp_path, ros_env):

@@ -51,8 +51,12 @@ class Task(ABC):
         """Start an episode; the seed fixes object and goal placement. Returns the first observation."""
 
     @abstractmethod
-    def step(self, action: np.ndarray) -> StepResult:
-        """Apply one action (clipped to the action range) and advance one control period."""
+    def step(self, action: np.ndarray, render: bool = True) -> StepResult:
+        """Apply one action (clipped to the action range) and advance one control period.
+
+        ``render=False`` skips the camera (the observation repeats the last frame): for callers that
+        publish images at a lower rate than the control rate.
+        """
 
     def expert_action(self) -> np.ndarray:
         """The scripted expert's action for the current state."""

@@ -18,9 +18,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def _doc(text, **kw):
+    return field(metadata={"doc": text}, **kw)
 
 
 class ActionBuffer:
@@ -92,14 +96,14 @@ class ActionBuffer:
 
 @dataclass
 class ControllerConfig:
-    """Replanning parameters (ticks are control periods)."""
+    """Replanning parameters (ticks are control periods); every field is a vla_controller parameter."""
 
-    control_rate: float = 30.0          # Hz
-    replan_interval: int = 8            # ticks between chunk requests, even with a full buffer
-    min_buffer: int = 4                 # request a chunk when fewer actions remain
-    blend_steps: int = 4
-    temporal_ensembling: bool = False
-    observation_timeout: float = 0.5    # s
+    control_rate: float = _doc("control ticks per second (Hz): one action is published per tick", default=30.0)
+    replan_interval: int = _doc("ticks between chunk requests, even with a full buffer", default=8)
+    min_buffer: int = _doc("request a new chunk when fewer actions than this remain", default=4)
+    blend_steps: int = _doc("ticks over which the old chunk cross-fades into the new one", default=4)
+    temporal_ensembling: bool = _doc("average overlapping chunks (ACT) instead of cross-fading", default=False)
+    observation_timeout: float = _doc("seconds after which an observation is stale and the robot holds", default=0.5)
 
     def __post_init__(self):
         if self.control_rate <= 0:

@@ -27,26 +27,36 @@ OK, LIMITED, ESTOP = 0, 1, 2
 STATE_NAMES = {OK: "OK", LIMITED: "LIMITED", ESTOP: "ESTOP"}
 
 
+def _doc(text: str, **kw):
+    return field(metadata={"doc": text}, **kw)
+
+
 @dataclass
 class SafetyLimits:
-    """Limits of one robot. Lengths: every ``command_*`` list has one entry per command dimension."""
+    """Limits of one robot. Lengths: every ``command_*`` list has one entry per command dimension.
 
-    command_names: list[str]
-    command_lower: list[float]
-    command_upper: list[float]
-    max_rate: list[float]                       # units per second; 0 = unlimited
-    hold_command: list[float]                   # what "hold" sends (zeros for velocity control)
-    watchdog_timeout: float = 0.2               # s
-    workspace_state: list[str] = field(default_factory=list)   # state names of the workspace box axes
-    workspace_command: list[str] = field(default_factory=list)  # velocity command driving each axis
-    workspace_lower: list[float] = field(default_factory=list)
-    workspace_upper: list[float] = field(default_factory=list)
-    estop_margin: float = 0.05                  # beyond the workspace by this much -> e-stop
-    max_state_speed: float = 0.0                # norm of the workspace-axis velocity; 0 = unchecked
-    heartbeat_timeout: float = 0.0              # s; 0 = no dead-man heartbeat
+    Every field is a ROS parameter of the safety_monitor node (see vla_bringup/config/safety_monitor.yaml).
+    """
+
+    command_names: list[str] = _doc("name of each command dimension, e.g. [vx, vy, vz, gripper]", default_factory=list)
+    command_lower: list[float] = _doc("lower bound of each command dimension (command units)", default_factory=list)
+    command_upper: list[float] = _doc("upper bound of each command dimension (command units)", default_factory=list)
+    max_rate: list[float] = _doc("largest change per second of each command dimension; 0 = unlimited", default_factory=list)
+    hold_command: list[float] = _doc("command sent to hold the robot (zeros for velocity control)", default_factory=list)
+    watchdog_timeout: float = _doc("seconds without a command before the robot holds", default=0.2)
+    workspace_state: list[str] = _doc("joint_states names of the workspace box axes", default_factory=list)
+    workspace_command: list[str] = _doc("command dimension that moves each workspace axis", default_factory=list)
+    workspace_lower: list[float] = _doc("workspace box lower corner (state units, e.g. metres)", default_factory=list)
+    workspace_upper: list[float] = _doc("workspace box upper corner (state units, e.g. metres)", default_factory=list)
+    estop_margin: float = _doc("distance beyond the workspace box that latches the e-stop", default=0.05)
+    max_state_speed: float = _doc("speed of the workspace axes (units/s) that latches the e-stop; 0 = unchecked", default=0.0)
+    heartbeat_timeout: float = _doc("seconds without a heartbeat that latch the e-stop; 0 = no dead-man switch", default=0.0)
+    status_rate: float = _doc("SafetyStatus publication rate (Hz)", default=10.0)
 
     def __post_init__(self):
         n = len(self.command_names)
+        if n == 0:
+            raise ValueError("command_names must name at least one command dimension")
         for name in ("command_lower", "command_upper", "max_rate", "hold_command"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} values for {n} command dimensions")

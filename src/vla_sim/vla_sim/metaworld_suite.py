@@ -93,13 +93,19 @@ class MetaWorldTask(Task):
         self._instruction = INSTRUCTIONS[name][0][0]
         self._steps = 0
         self._render = render  # False: observations carry no images (expert checks, physics-only tests)
-        self._blank = np.zeros((image_size, image_size, 3), np.uint8)
+        self._last_image = np.zeros((image_size, image_size, 3), np.uint8)
 
-    def _observation(self) -> dict:
-        # MuJoCo's off-screen buffer comes out upside down: flip once, here.
-        image = np.ascontiguousarray(self.env.render()[::-1]) if self._render else self._blank
-        return {"images": {self.camera: image}, "proprio": self._state[:4].astype(np.float32).copy(),
+    def _observation(self, render: bool = True) -> dict:
+        if render and self._render:
+            # MuJoCo's off-screen buffer comes out upside down: flip once, here.
+            self._last_image = np.ascontiguousarray(self.env.render()[::-1])
+        return {"images": {self.camera: self._last_image}, "proprio": self._state[:4].astype(np.float32).copy(),
                 "instruction": self._instruction}
+
+    @property
+    def state_vector(self) -> np.ndarray:
+        """Meta-World's full 39-D state (object and goal positions): for scripted experts only, never the policy."""
+        return self._state.copy()
 
     def reset(self, seed: int, instruction: str | None = None) -> dict:
         """New episode with object / goal placement drawn from ``seed``."""
@@ -110,7 +116,7 @@ class MetaWorldTask(Task):
         self._steps = 0
         return self._observation()
 
-    def step(self, action: np.ndarray) -> StepResult:
+    def step(self, action: np.ndarray, render: bool = True) -> StepResult:
         """One 12.5 ms control step."""
         a = np.clip(np.asarray(action, dtype=np.float32).reshape(-1), -1.0, 1.0)
         if not np.isfinite(a).all():
@@ -119,7 +125,7 @@ class MetaWorldTask(Task):
         self._steps += 1
         success = bool(info.get("success", 0.0) > 0.5)
         done = success or terminated or self._steps >= self.max_steps
-        return StepResult(self._observation(), success, bool(done))
+        return StepResult(self._observation(render), success, bool(done))
 
     def expert_action(self) -> np.ndarray:
         """Meta-World's scripted policy (sees the full state vector)."""

@@ -107,6 +107,9 @@ def write_episode(path: str | Path, episode: Episode) -> Path:
             f.attrs["format_version"] = FORMAT_VERSION
             for key, value in episode.extra.items():
                 f.attrs[f"extra_{key}"] = value
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp creates 0600; episodes are ordinary data files
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

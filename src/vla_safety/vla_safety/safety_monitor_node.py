@@ -1,0 +1,140 @@
+"""safety_monitor: the only path from the controller to the robot.
+
+Subscribes  /safety/in/cmd_twist (geometry_msgs/TwistStamped), /safety/in/gripper_cmd (std_msgs/Float64),
+            /joint_states, /emergency_stop (std_msgs/Empty), /safety/heartbeat (std_msgs/Empty)
+Publishes   /safety/out/cmd_twist, /safety/out/gripper_cmd (remapped to the robot's command topics),
+            /safety/status (vla_msgs/SafetyStatus)
+Services    ~/reset (std_srvs/Trigger): releases the e-stop latch
+
+The command vector is [twist.linear.x, .y, .z, gripper]; the gripper value is cached and forwarded
+with each twist, so one filtered command leaves per controller tick. All logic is in SafetyMonitor.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Empty, Float64
+from std_srvs.srv import Trigger
+
+from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_msgs.msg import SafetyStatus
+from vla_safety.monitor import SafetyLimits, SafetyMonitor
+
+
+class SafetyMonitorNode(Node):
+    """Thin ROS wrapper around :class:`SafetyMonitor`."""
+
+    def __init__(self):
+        super().__init__("safety_monitor")
+        self._specs = parameter_specs(SafetyLimits)
+        for spec in self._specs:
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
+                                                                         dynamic_typing=spec.dynamic_typing))
+        limits = from_parameters(SafetyLimits, self._values(), self.get_name())
+        self.monitor = SafetyMonitor(limits, on_event=lambda reason: self.get_logger().warning(f"intervention: {reason}"))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._gripper = float(limits.hold_command[-1]) if len(limits.command_names) == 4 else 0.0
+        self.pub_twist = self.create_publisher(TwistStamped, "/safety/out/cmd_twist", 10)
+        self.pub_gripper = self.create_publisher(Float64, "/safety/out/gripper_cmd", 10)
+        self.pub_status = self.create_publisher(SafetyStatus, "/safety/status", 10)
+        self.create_subscription(TwistStamped, "/safety/in/cmd_twist", self._on_twist, 10)
+        self.create_subscription(Float64, "/safety/in/gripper_cmd", self._on_gripper, 10)
+        self.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
+        self.create_subscription(Empty, "/emergency_stop", self._on_estop, 10)
+        self.create_subscription(Empty, "/safety/heartbeat", lambda _: self.monitor.heartbeat(self._now()), 10)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_timer(0.02, self._on_watchdog)
+        self.create_timer(1.0 / limits.status_rate, self._publish_status)
+        self._last_state = self.monitor.state
+        self.get_logger().info(f"guarding {limits.command_names}; watchdog {limits.watchdog_timeout}s")
+
+    def _values(self, overrides: dict | None = None) -> dict:
+        values = {s.name: self.get_parameter(s.name).value for s in self._specs}
+        return values | (overrides or {})
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        try:
+            limits = from_parameters(SafetyLimits, self._values({p.name: p.value for p in params}), self.get_name())
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self.monitor.limits = limits
+        return SetParametersResult(successful=True)
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _publish(self, command) -> None:
+        msg = TwistStamped()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in command[:3])
+        self.pub_twist.publish(msg)
+        if len(command) > 3:
+            self.pub_gripper.publish(Float64(data=float(command[3])))
+        if self.monitor.state != self._last_state:
+            self._publish_status()
+
+    def _on_twist(self, msg: TwistStamped) -> None:
+        lin = msg.twist.linear
+        self._publish(self.monitor.filter([lin.x, lin.y, lin.z, self._gripper], self._now()))
+
+    def _on_gripper(self, msg: Float64) -> None:
+        self._gripper = msg.data
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        self.monitor.observe_state(list(msg.name), list(msg.position), self._now())
+
+    def _on_estop(self, _msg) -> None:
+        self.monitor.trigger_estop("/emergency_stop")
+        self._publish(self.monitor.limits.hold_command)
+
+    def _on_reset(self, _request, response):
+        response.success = self.monitor.reset()
+        response.message = "e-stop released"
+        self.get_logger().info("reset: e-stop released")
+        self._publish_status()
+        return response
+
+    def _on_watchdog(self) -> None:
+        hold = self.monitor.tick(self._now())
+        if hold is not None:
+            self._publish(hold)
+
+    def _publish_status(self) -> None:
+        s = self.monitor.status()
+        msg = SafetyStatus(state=s["state"], reasons=s["reasons"], commands_received=s["received"],
+                           commands_forwarded=s["forwarded"], commands_clipped=s["clipped"],
+                           commands_rejected=s["rejected"], watchdog_holds=s["watchdog_holds"], estop_count=s["estops"])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_status.publish(msg)
+        self._last_state = s["state"]
+
+
+def main(args=None) -> int:
+    """Entry point of the safety_monitor executable."""
+    rclpy.init(args=args)
+    try:
+        node = SafetyMonitorNode()
+    except (ParameterError, ParameterException) as exc:
+        print(f"safety_monitor: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

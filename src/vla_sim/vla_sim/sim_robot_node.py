@@ -1,0 +1,211 @@
+"""sim_robot: a vla_core Task (Meta-World) run as a ROS robot.
+
+Publishes   /joint_states (sensor_msgs/JointState: the task's proprioception names and values),
+            /camera/image_raw (sensor_msgs/Image, rgb8) + /camera/camera_info at camera_rate,
+            /instruction (std_msgs/String, latched), /episode/success and /episode/done (std_msgs/Bool),
+            /sim/task (std_msgs/String, latched) and /sim/state (std_msgs/Float64MultiArray: the
+            simulator's full state, for scripted teleop only - the policy never subscribes to it),
+            /clock (rosgraph_msgs/Clock) when publish_clock is true
+Subscribes  /robot/cmd_twist (geometry_msgs/TwistStamped: end-effector velocity command, x / y / z)
+            /robot/gripper_cmd (std_msgs/Float64: -1 open .. 1 close)
+Services    ~/reset (vla_msgs/ResetEpisode): new episode with a task / instruction and seed
+
+The simulation steps on a wall-clock timer at fps x real_time_factor; /clock carries simulation
+time, so nodes with use_sim_time stay in step even when rendering makes the sim slower than real time.
+A command older than command_timeout is treated as zero velocity (the gripper keeps its last value).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
+
+from vla_core.env import make_suite
+from vla_core.errors import VLAError
+from vla_core.image_codec import numpy_to_image_fields
+from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_msgs.srv import ResetEpisode
+
+
+def _doc(text, **kw):
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass
+class SimRobotConfig:
+    """Parameters of the sim_robot node."""
+
+    suite: str = _doc("task suite of vla_sim", default="metaworld-mt10")
+    task: str = _doc("task at start-up (empty: derived from instruction)", default="drawer-open-v3")
+    instruction: str = _doc("instruction at start-up (empty: the task's first phrasing)", default="")
+    seed: int = _doc("object / goal placement of the first episode", default=0)
+    camera_size: int = _doc("camera resolution in pixels (square)", default=64)
+    camera_rate: float = _doc("camera publication rate in Hz of simulation time (rendering is the costly part)", default=20.0)
+    real_time_factor: float = _doc("simulation speed relative to wall time (1.0 = real time)", default=1.0)
+    max_steps: int = _doc("episode length cap in control steps", default=400)
+    command_timeout: float = _doc("seconds (simulation time) after which a velocity command counts as zero", default=0.1)
+    publish_clock: bool = _doc("publish /clock with simulation time (for use_sim_time)", default=True)
+    frame_id: str = _doc("frame of the camera images", default="camera")
+
+    def __post_init__(self):
+        if self.camera_size < 8:
+            raise ValueError("camera_size must be >= 8 pixels")
+        if self.camera_rate <= 0 or self.real_time_factor <= 0:
+            raise ValueError("camera_rate and real_time_factor must be positive")
+        if self.max_steps < 1:
+            raise ValueError("max_steps must be >= 1")
+
+
+class SimRobotNode(Node):
+    """Runs one task of a suite in (scaled) real time."""
+
+    def __init__(self):
+        super().__init__("sim_robot")
+        specs = parameter_specs(SimRobotConfig)
+        for spec in specs:
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
+                                                                         dynamic_typing=spec.dynamic_typing))
+        self.cfg = from_parameters(SimRobotConfig, {s.name: self.get_parameter(s.name).value for s in specs}, self.get_name())
+        try:
+            self.suite = make_suite(self.cfg.suite)
+        except VLAError as exc:
+            raise ParameterError(f"sim_robot: parameter 'suite': {exc}") from None
+        self.tasks = {}
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.pub_joints = self.create_publisher(JointState, "/joint_states", 10)
+        self.pub_image = self.create_publisher(Image, "/camera/image_raw", 5)
+        self.pub_info = self.create_publisher(CameraInfo, "/camera/camera_info", 5)
+        self.pub_instruction = self.create_publisher(String, "/instruction", latched)
+        self.pub_task = self.create_publisher(String, "/sim/task", latched)
+        self.pub_state = self.create_publisher(Float64MultiArray, "/sim/state", 10)
+        self.pub_success = self.create_publisher(Bool, "/episode/success", 10)
+        self.pub_done = self.create_publisher(Bool, "/episode/done", 10)
+        self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.cfg.publish_clock else None
+        self.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_twist, 10)
+        self.create_subscription(Float64, "/robot/gripper_cmd", self._on_gripper, 10)
+        self.create_service(ResetEpisode, "~/reset", self._on_reset)
+        self.sim_time = 0.0
+        self.steps_total = 0
+        ok, message = self.reset_episode(self.cfg.instruction, self.cfg.task, self.cfg.seed)
+        if not ok:
+            raise ParameterError(f"sim_robot: parameters 'task' / 'instruction': {message}")
+        self.create_timer(1.0 / (self.task.spec.fps * self.cfg.real_time_factor), self._step)
+
+    # ------------------------------------------------------------------ episode
+    def reset_episode(self, instruction: str, task: str, seed: int) -> tuple[bool, str]:
+        """Start an episode; returns (ok, message)."""
+        try:
+            name = task or self.suite.task_for_instruction(instruction)
+            if name not in self.suite.task_names:
+                return False, f"unknown task '{name}' in suite {self.suite.name}"
+            if name not in self.tasks:
+                self.tasks[name] = self.suite.make_task(name, image_size=self.cfg.camera_size, max_steps=self.cfg.max_steps)
+        except VLAError as exc:
+            return False, str(exc)
+        self.task = self.tasks[name]
+        self.instruction = instruction or self.suite.instructions(name)[0]
+        self.seed = seed if seed >= 0 else getattr(self, "seed", -1) + 1
+        self.obs = self.task.reset(self.seed, self.instruction)
+        self.success = self.done = False
+        self.episode_steps = 0
+        self._twist = np.zeros(3)
+        self._twist_time = -1e9
+        self._gripper = -1.0
+        self.render_every = max(1, round(self.task.spec.fps / self.cfg.camera_rate))
+        self.pub_task.publish(String(data=name))
+        self.pub_instruction.publish(String(data=self.instruction))
+        self.get_logger().info(f"episode: task {name}, seed {self.seed}, instruction '{self.instruction}'")
+        self._publish(render_step=True)
+        return True, "ok"
+
+    def _on_reset(self, request, response):
+        ok, message = self.reset_episode(request.instruction, request.task, request.seed)
+        response.success, response.message = ok, message
+        response.task, response.instruction = self.task.name, self.instruction
+        return response
+
+    # ------------------------------------------------------------------ commands
+    def _on_twist(self, msg: TwistStamped) -> None:
+        lin = msg.twist.linear
+        self._twist = np.array([lin.x, lin.y, lin.z])
+        self._twist_time = self.sim_time
+
+    def _on_gripper(self, msg: Float64) -> None:
+        self._gripper = float(msg.data)
+
+    # ------------------------------------------------------------------ loop
+    def _step(self) -> None:
+        if self.done:
+            self._publish(render_step=False)
+            return
+        fresh = self.sim_time - self._twist_time <= self.cfg.command_timeout
+        action = np.concatenate([self._twist if fresh else np.zeros(3), [self._gripper]])
+        render = (self.episode_steps + 1) % self.render_every == 0
+        result = self.task.step(action, render=render)
+        self.obs = result.observation
+        self.success = self.success or result.success
+        self.done = result.done
+        self.episode_steps += 1
+        self.steps_total += 1
+        self.sim_time += 1.0 / self.task.spec.fps
+        if self.done:
+            self.get_logger().info(f"episode done after {self.episode_steps} steps: {'success' if self.success else 'failure'}")
+        self._publish(render_step=render)
+
+    def _publish(self, render_step: bool) -> None:
+        stamp = rclpy.time.Time(seconds=self.sim_time).to_msg() if self.cfg.publish_clock else self.get_clock().now().to_msg()
+        if self.pub_clock is not None:
+            self.pub_clock.publish(Clock(clock=stamp))
+        js = JointState(name=list(self.task.spec.proprio_names), position=[float(v) for v in self.obs["proprio"]])
+        js.header.stamp = stamp
+        self.pub_joints.publish(js)
+        state = getattr(self.task, "state_vector", None)
+        if state is not None:
+            self.pub_state.publish(Float64MultiArray(data=[float(v) for v in state]))
+        self.pub_success.publish(Bool(data=self.success))
+        self.pub_done.publish(Bool(data=self.done))
+        if render_step:
+            image = next(iter(self.obs["images"].values()))
+            msg = Image(**numpy_to_image_fields(image, "rgb8"))
+            msg.header.stamp, msg.header.frame_id = stamp, self.cfg.frame_id
+            self.pub_image.publish(msg)
+            info = CameraInfo(height=msg.height, width=msg.width)
+            info.header = msg.header
+            self.pub_info.publish(info)
+
+
+def main(args=None) -> int:
+    """Entry point of the sim_robot executable."""
+    rclpy.init(args=args)
+    try:
+        node = SimRobotNode()
+    except (ParameterError, ParameterException) as exc:
+        print(f"{exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        for task in node.tasks.values():
+            task.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

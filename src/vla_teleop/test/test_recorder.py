@@ -1,0 +1,67 @@
+"""Teleop recording and gamepad mapping without ROS."""
+
+import numpy as np
+
+from vla_core.data.episode import read_episode
+from vla_teleop.recorder import CollectorConfig, EpisodeRecorder, JoyMapping
+
+
+class Clock:
+    t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def feed(rec, clock, n):
+    for i in range(n):
+        clock.t += 0.1
+        rec.set_input("image", np.full((8, 8, 3), i, np.uint8))
+        rec.set_input("proprio", np.array([i, 0.0]))
+        rec.set_input("action", np.array([0.1 * i, 0, 0, 1.0]))
+        rec.sample()
+
+
+def test_records_an_episode_with_the_shared_writer(tmp_path):
+    clock = Clock()
+    rec = EpisodeRecorder(CollectorConfig(out_dir=str(tmp_path), rate=10, min_frames=3, instruction="open the drawer"),
+                          proprio_names=["a", "b"], clock=clock)
+    assert rec.start()[0]
+    feed(rec, clock, 5)
+    path, message = rec.stop(success=True)
+    ep = read_episode(path)
+    assert len(ep) == 5 and len(ep.images["corner2"]) == len(ep.proprio) == 5
+    assert ep.instruction == "open the drawer" and ep.success and ep.fps == 10
+    assert ep.actions[4, 0] == np.float32(0.4)
+
+
+def test_short_episodes_are_dropped_and_instruction_required(tmp_path):
+    clock = Clock()
+    rec = EpisodeRecorder(CollectorConfig(out_dir=str(tmp_path), min_frames=10), clock=clock)
+    ok, why = rec.start()
+    assert not ok and "no instruction" in why
+    rec.instruction = "press the button"
+    rec.start()
+    feed(rec, clock, 3)
+    path, why = rec.stop(True)
+    assert path is None and "dropped" in why and rec.dropped == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_stale_inputs_are_not_recorded(tmp_path):
+    clock = Clock()
+    rec = EpisodeRecorder(CollectorConfig(out_dir=str(tmp_path), instruction="x", max_age=0.5), clock=clock)
+    rec.start()
+    feed(rec, clock, 2)
+    clock.t += 1.0  # camera stopped
+    rec.set_input("proprio", np.zeros(2))
+    rec.set_input("action", np.zeros(4))
+    assert not rec.sample() and len(rec.writer) == 2
+    assert rec.discard() == "discarded" and not rec.recording
+
+
+def test_joy_mapping():
+    m = JoyMapping(axes=[1, 0, 4], scale=[1.0, -1.0, 0.5])
+    cmd = m.command([0.5, 0.02, 0, 0, -1.0], [0, 0, 0, 0, 0, 1])
+    np.testing.assert_allclose(cmd, [0.0, -0.5, -0.5, 1.0])  # axis 0 inside the dead zone
+    assert m.events([1, 0, 0, 1], [0, 0, 0, 1]) == ["start"]  # discard held, not newly pressed

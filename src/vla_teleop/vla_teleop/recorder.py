@@ -1,0 +1,139 @@
+"""Teleoperation recording and input mapping, free of ROS.
+
+:class:`EpisodeRecorder` samples synchronised (image, proprio, commanded action) frames at a fixed
+rate while recording and writes each finished episode with vla_core's one :class:`EpisodeWriter`,
+so teleop data and ``vla collect`` data are the same format. Episodes shorter than ``min_frames``
+are dropped; an episode cannot start without an instruction.
+
+:class:`JoyMapping` turns ``sensor_msgs/Joy`` axes and buttons into a command and recorder events,
+from a YAML mapping (``vla_bringup/config/joy_mapping.yaml``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vla_core.data.episode import EpisodeWriter
+
+
+def _doc(text, **kw):
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass
+class CollectorConfig:
+    """Parameters of the teleop_collector node."""
+
+    out_dir: str = _doc("directory episodes are written to", default="data/teleop")
+    rate: float = _doc("recording rate in Hz", default=30.0)
+    min_frames: int = _doc("episodes with fewer frames are dropped", default=10)
+    max_age: float = _doc("seconds after which an input is too old to record", default=0.5)
+    instruction: str = _doc("instruction to use when none arrives on /instruction", default="")
+    robot: str = _doc("robot name stored in the episodes", default="")
+    camera: str = _doc("camera name in the episode files", default="corner2")
+    action_names: list[str] = _doc("names of the recorded command dimensions", default_factory=lambda: ["dx", "dy", "dz", "gripper"])
+
+    def __post_init__(self):
+        if self.rate <= 0 or self.min_frames < 1 or self.max_age <= 0:
+            raise ValueError("rate and max_age must be positive and min_frames >= 1")
+
+
+class EpisodeRecorder:
+    """Start / sample / stop / discard around one EpisodeWriter."""
+
+    def __init__(self, config: CollectorConfig, proprio_names: list[str] | None = None, clock=time.monotonic):
+        self.config = config
+        self.clock = clock
+        self.proprio_names = list(proprio_names or [])
+        self.instruction = config.instruction
+        self.writer: EpisodeWriter | None = None
+        self.saved: list[Path] = []
+        self.dropped = 0
+        self._inputs: dict[str, tuple[float, object]] = {}
+
+    @property
+    def recording(self) -> bool:
+        """Whether an episode is being recorded."""
+        return self.writer is not None
+
+    def set_input(self, name: str, value) -> None:
+        """Latest ``image`` (H, W, 3), ``proprio`` (P,) or ``action`` (A,), time-stamped on arrival."""
+        self._inputs[name] = (self.clock(), value)
+
+    def start(self) -> tuple[bool, str]:
+        """Begin an episode (needs an instruction)."""
+        if self.recording:
+            return False, "already recording"
+        if not self.instruction:
+            return False, "no instruction: publish one on /instruction or set the 'instruction' parameter"
+        self.writer = EpisodeWriter(fps=self.config.rate, instruction=self.instruction, robot=self.config.robot,
+                                    action_names=self.config.action_names, proprio_names=self.proprio_names)
+        return True, f"recording '{self.instruction}'"
+
+    def sample(self) -> bool:
+        """Record one frame if every input is fresh; returns whether a frame was added."""
+        if not self.recording:
+            return False
+        now = self.clock()
+        if any(k not in self._inputs or now - self._inputs[k][0] > self.config.max_age for k in ("image", "proprio", "action")):
+            return False
+        self.writer.add_frame({self.config.camera: self._inputs["image"][1]}, self._inputs["proprio"][1], self._inputs["action"][1])
+        return True
+
+    def stop(self, success: bool) -> tuple[Path | None, str]:
+        """Finish the episode: written atomically, or dropped when too short."""
+        if not self.recording:
+            return None, "not recording"
+        writer, self.writer = self.writer, None
+        if len(writer) < self.config.min_frames:
+            self.dropped += 1
+            return None, f"dropped: {len(writer)} frames < min_frames {self.config.min_frames}"
+        out = Path(self.config.out_dir)
+        path = out / f"teleop_{time.strftime('%Y%m%d_%H%M%S')}_{len(self.saved):04d}.h5"
+        writer.finish(path, success=success)
+        self.saved.append(path)
+        return path, f"saved {len(self.saved)}: {path} ({'success' if success else 'failure'})"
+
+    def discard(self) -> str:
+        """Abandon the current episode."""
+        self.writer = None
+        return "discarded"
+
+
+@dataclass
+class JoyMapping:
+    """Gamepad axes -> command, buttons -> recorder events (indices into sensor_msgs/Joy)."""
+
+    axes: list[int]                 # one axis per command dimension; -1 = not driven by an axis
+    scale: list[float]              # multiplier of each axis
+    gripper_close_button: int = 5   # held: gripper command +1, else -1
+    start_button: int = 0
+    stop_success_button: int = 1
+    stop_failure_button: int = 2
+    discard_button: int = 3
+    deadzone: float = 0.05
+
+    def command(self, axes: list[float], buttons: list[int]) -> np.ndarray:
+        """Command vector (len(self.axes) + 1 with the gripper last)."""
+        out = []
+        for a, s in zip(self.axes, self.scale):
+            v = axes[a] if 0 <= a < len(axes) else 0.0
+            out.append(0.0 if abs(v) < self.deadzone else v * s)
+        grip = 1.0 if 0 <= self.gripper_close_button < len(buttons) and buttons[self.gripper_close_button] else -1.0
+        return np.array(out + [grip])
+
+    def events(self, buttons: list[int], previous: list[int]) -> list[str]:
+        """Recorder events for buttons pressed since ``previous`` (rising edges only)."""
+        names = {self.start_button: "start", self.stop_success_button: "stop_success",
+                 self.stop_failure_button: "stop_failure", self.discard_button: "discard"}
+        out = []
+        for index, name in names.items():
+            now = 0 <= index < len(buttons) and buttons[index]
+            before = 0 <= index < len(previous) and previous[index]
+            if now and not before:
+                out.append(name)
+        return out

@@ -1,0 +1,155 @@
+"""scripted_teleop: the simulator's scripted expert as a teleop source.
+
+It publishes on the same command topics a person's gamepad would (/robot/cmd_twist,
+/robot/gripper_cmd) and runs ``episodes`` demonstrations: reset the sim (~/reset of sim_robot) with
+the next seed, start the collector, act until /episode/done, stop the collector with the success flag.
+The expert reads /sim/state (the simulator's privileged state); the recorded policy inputs do not.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from std_msgs.msg import Bool, Float64, Float64MultiArray, String
+from std_srvs.srv import SetBool, Trigger
+
+from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_msgs.srv import ResetEpisode
+
+
+def _doc(text, **kw):
+    return field(metadata={"doc": text}, **kw)
+
+
+@dataclass
+class ScriptedTeleopConfig:
+    """Parameters of the scripted_teleop node."""
+
+    rate: float = _doc("command rate in Hz (the simulator's control rate)", default=80.0)
+    episodes: int = _doc("demonstrations to run, then idle (0: act without driving episodes)", default=1)
+    task: str = _doc("task to demonstrate (empty: keep the simulator's)", default="")
+    instruction: str = _doc("instruction of the demonstrations (empty: the task's default)", default="")
+    seed_start: int = _doc("seed of the first demonstration", default=0)
+    sim_node: str = _doc("name of the sim_robot node (for its ~/reset service)", default="sim_robot")
+    collector_node: str = _doc("name of the collector node (for ~/start and ~/stop)", default="teleop_collector")
+
+
+class ScriptedTeleopNode(Node):
+    """Meta-World's scripted expert publishing teleop commands."""
+
+    def __init__(self):
+        super().__init__("scripted_teleop")
+        specs = parameter_specs(ScriptedTeleopConfig)
+        for spec in specs:
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
+                                                                         dynamic_typing=spec.dynamic_typing))
+        self.cfg = from_parameters(ScriptedTeleopConfig, {s.name: self.get_parameter(s.name).value for s in specs}, self.get_name())
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.pub_twist = self.create_publisher(TwistStamped, "/robot/cmd_twist", 10)
+        self.pub_gripper = self.create_publisher(Float64, "/robot/gripper_cmd", 10)
+        self.create_subscription(String, "/sim/task", self._on_task, latched)
+        self.create_subscription(Float64MultiArray, "/sim/state", self._on_state, 10)
+        self.create_subscription(Bool, "/episode/done", self._on_done, 10)
+        self.create_subscription(Bool, "/episode/success", self._on_success, 10)
+        self.reset_client = self.create_client(ResetEpisode, f"/{self.cfg.sim_node}/reset")
+        self.start_client = self.create_client(Trigger, f"/{self.cfg.collector_node}/start")
+        self.stop_client = self.create_client(SetBool, f"/{self.cfg.collector_node}/stop")
+        self.expert = None
+        self.state = None
+        self.done = self.success = False
+        self.phase = "idle" if self.cfg.episodes <= 0 else "reset"
+        self.completed = 0
+        self._pending = None
+        self.create_timer(1.0 / self.cfg.rate, self._on_timer)
+
+    def _on_task(self, msg):
+        from vla_sim.metaworld_suite import _expert_class
+
+        self.expert = _expert_class(msg.data)()
+
+    def _on_state(self, msg):
+        self.state = np.array(msg.data)
+
+    def _on_done(self, msg):
+        self.done = msg.data
+
+    def _on_success(self, msg):
+        self.success = msg.data
+
+    def _call(self, client, request, next_phase):
+        if not client.service_is_ready():
+            return
+        self._pending = (client.call_async(request), next_phase)
+
+    def _on_timer(self):
+        if self._pending is not None:
+            future, next_phase = self._pending
+            if not future.done():
+                return
+            self._pending = None
+            if next_phase == "acting":  # the collector answered ~/start
+                result = future.result()
+                if not result.success:
+                    self.get_logger().warning(f"collector refused to start: {result.message}")
+            self.phase = next_phase
+            if next_phase == "starting":
+                self.done = self.success = False
+            if next_phase == "reset":
+                self.completed += 1
+                if self.completed >= self.cfg.episodes:
+                    self.get_logger().info(f"finished {self.completed} demonstrations")
+                    self.phase = "finished"
+            return
+        if self.phase == "reset":
+            req = ResetEpisode.Request(task=self.cfg.task, instruction=self.cfg.instruction,
+                                       seed=self.cfg.seed_start + self.completed)
+            self._call(self.reset_client, req, "starting")
+        elif self.phase == "starting":
+            self._call(self.start_client, Trigger.Request(), "acting")
+        elif self.phase in ("acting", "idle"):
+            if self.phase == "acting" and self.done:
+                self._call(self.stop_client, SetBool.Request(data=bool(self.success)), "reset")
+                return
+            if self.expert is None or self.state is None:
+                return
+            action = np.clip(self.expert.get_action(self.state), -1.0, 1.0)
+            msg = TwistStamped()
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in action[:3])
+            self.pub_gripper.publish(Float64(data=float(action[3])))
+            self.pub_twist.publish(msg)
+
+
+def main(args=None) -> int:
+    """Entry point of the scripted_teleop executable."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Constant")
+    rclpy.init(args=args)
+    try:
+        node = ScriptedTeleopNode()
+    except (ParameterError, ParameterException) as exc:
+        print(f"{exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

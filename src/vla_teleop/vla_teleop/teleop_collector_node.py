@@ -1,0 +1,137 @@
+"""teleop_collector: records teleoperated demonstrations with vla_core's EpisodeWriter.
+
+Subscribes  /camera/image_raw, /joint_states, /robot/cmd_twist + /robot/gripper_cmd (the commanded
+            action, whatever the teleop source), /instruction (std_msgs/String), /joy (buttons)
+Services    ~/start (std_srvs/Trigger), ~/stop (std_srvs/SetBool: data = success), ~/discard (std_srvs/Trigger)
+Gamepad     buttons from joy_mapping.yaml: start, stop as success, stop as failure, discard
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import rclpy
+from geometry_msgs.msg import TwistStamped
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile
+from sensor_msgs.msg import Image, JointState, Joy
+from std_msgs.msg import Float64, String
+from std_srvs.srv import SetBool, Trigger
+
+from vla_core.errors import VLAError
+from vla_core.image_codec import image_to_numpy, to_rgb
+from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_teleop.recorder import CollectorConfig, EpisodeRecorder, JoyMapping
+
+
+class TeleopCollectorNode(Node):
+    """Thin ROS wrapper around :class:`EpisodeRecorder`."""
+
+    def __init__(self):
+        super().__init__("teleop_collector")
+        specs = parameter_specs(CollectorConfig)
+        for spec in specs:
+            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
+                                                                         dynamic_typing=spec.dynamic_typing))
+        self.cfg = from_parameters(CollectorConfig, {s.name: self.get_parameter(s.name).value for s in specs}, self.get_name())
+        self.recorder = EpisodeRecorder(self.cfg, clock=lambda: self.get_clock().now().nanoseconds * 1e-9)
+        self.joy = JoyMapping(axes=[], scale=[])
+        self._buttons: list[int] = []
+        self._twist = np.zeros(3)
+        self._gripper = -1.0
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.create_subscription(Image, "/camera/image_raw", self._on_image, 5)
+        self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
+        self.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_twist, 10)
+        self.create_subscription(Float64, "/robot/gripper_cmd", self._on_gripper, 10)
+        self.create_subscription(String, "/instruction", self._on_instruction, latched)
+        self.create_subscription(Joy, "/joy", self._on_joy, 10)
+        self.create_service(Trigger, "~/start", self._srv_start)
+        self.create_service(SetBool, "~/stop", self._srv_stop)
+        self.create_service(Trigger, "~/discard", self._srv_discard)
+        self.create_timer(1.0 / self.cfg.rate, self._on_timer)
+        self.get_logger().info(f"recording to {self.cfg.out_dir} at {self.cfg.rate:g} Hz (services ~/start, ~/stop, ~/discard)")
+
+    def _on_image(self, msg):
+        try:
+            self.recorder.set_input("image", to_rgb(image_to_numpy(msg), msg.encoding))
+        except VLAError as exc:
+            self.get_logger().warning(f"dropping image: {exc}", throttle_duration_sec=5.0)
+
+    def _on_joints(self, msg):
+        if not self.recorder.proprio_names:
+            self.recorder.proprio_names = list(msg.name)
+        self.recorder.set_input("proprio", np.array(msg.position, np.float32))
+
+    def _action(self):
+        self.recorder.set_input("action", np.concatenate([self._twist, [self._gripper]]).astype(np.float32))
+
+    def _on_twist(self, msg):
+        lin = msg.twist.linear
+        self._twist = np.array([lin.x, lin.y, lin.z])
+        self._action()
+
+    def _on_gripper(self, msg):
+        self._gripper = float(msg.data)
+        self._action()
+
+    def _on_instruction(self, msg):
+        self.recorder.instruction = msg.data
+
+    def _on_joy(self, msg):
+        for event in self.joy.events(list(msg.buttons), self._buttons):
+            if event == "start":
+                self._log(*self.recorder.start())
+            elif event.startswith("stop"):
+                self._log(True, self.recorder.stop(event == "stop_success")[1])
+            else:
+                self._log(True, self.recorder.discard())
+        self._buttons = list(msg.buttons)
+
+    def _log(self, ok: bool, message: str) -> None:
+        (self.get_logger().info if ok else self.get_logger().warning)(message)
+
+    def _srv_start(self, _req, res):
+        res.success, res.message = self.recorder.start()
+        self._log(res.success, res.message)
+        return res
+
+    def _srv_stop(self, req, res):
+        path, res.message = self.recorder.stop(bool(req.data))
+        res.success = path is not None
+        self._log(res.success, res.message)
+        return res
+
+    def _srv_discard(self, _req, res):
+        res.success, res.message = True, self.recorder.discard()
+        return res
+
+    def _on_timer(self):
+        self.recorder.sample()
+
+
+def main(args=None) -> int:
+    """Entry point of the teleop_collector executable."""
+    rclpy.init(args=args)
+    try:
+        node = TeleopCollectorNode()
+    except (ParameterError, ParameterException) as exc:
+        print(f"{exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
