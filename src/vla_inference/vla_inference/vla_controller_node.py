@@ -59,8 +59,8 @@ class PolicyParams:
 class VLAControllerNode(Node):
     """Thin ROS wrapper around :class:`ReplanningController` and a PolicyRuntime."""
 
-    def __init__(self, runtime=None):
-        super().__init__("vla_controller")
+    def __init__(self, runtime=None, **node_kwargs):
+        super().__init__("vla_controller", **node_kwargs)
         specs = parameter_specs(PolicyParams) + parameter_specs(ControllerConfig)
         for spec in specs:
             self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
@@ -92,7 +92,10 @@ class VLAControllerNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(Image, "/camera/image_raw", self._on_image, 5)
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
+        # Both durabilities: the simulator latches its instruction (transient local), while a person's
+        # `ros2 topic pub` is volatile - a transient-local subscription alone would never hear it.
         self.create_subscription(String, "/instruction", self._on_instruction, latched)
+        self.create_subscription(String, "/instruction", self._on_instruction, 10)
         self.create_timer(1.0 / self.config.control_rate, self._on_tick)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"policy {self.params.checkpoint} on {runtime.backend}; camera '{self.camera}', "
@@ -126,7 +129,8 @@ class VLAControllerNode(Node):
             self.core.set_observation({"images": {self.camera: self._image}, "proprio": self._proprio})
 
     def _on_instruction(self, msg: String) -> None:
-        self.get_logger().info(f"instruction: '{msg.data}'")
+        if msg.data != self.core.instruction:
+            self.get_logger().info(f"instruction: '{msg.data}'")
         self.core.set_instruction(msg.data)
 
     # ------------------------------------------------------------------ inference (worker thread)

@@ -49,6 +49,7 @@ class TeleopCollectorNode(Node):
         self.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_twist, 10)
         self.create_subscription(Float64, "/robot/gripper_cmd", self._on_gripper, 10)
         self.create_subscription(String, "/instruction", self._on_instruction, latched)
+        self.create_subscription(String, "/instruction", self._on_instruction, 10)  # volatile publishers too
         self.create_subscription(Joy, "/joy", self._on_joy, 10)
         self.create_service(Trigger, "~/start", self._srv_start)
         self.create_service(SetBool, "~/stop", self._srv_stop)
