@@ -8,7 +8,7 @@ setup:            ## create .venv, install pinned dependencies, colcon build (id
 	@bash scripts/setup.sh
 
 demo: setup       ## simulated robot + default policy, end to end
-	@$(ENV) vla demo
+	@$(ENV) python -m vla_bringup.demo
 
 test: setup       ## every test: unit, policy, data, launch, multi-process ROS, lint
 	@$(ENV) python -m pytest src tests

@@ -25,7 +25,9 @@ def test_help_lists_subcommands():
     (["train", "--config", "/nonexistent.yaml"], 2, "config file '/nonexistent.yaml' does not exist"),
     (["train", "--policy.head=banana"], 2, "policy.head must be one of"),
     (["train"], 2, "data.path must name a directory"),
-    (["eval"], 3, "is not built yet"),
+    (["eval", "--checkpoint", "/nonexistent"], 2, "checkpoint '/nonexistent' does not exist"),
+    (["export", "--checkpoint", "/nonexistent", "--out", "/tmp/x"], 2, "checkpoint '/nonexistent' does not exist"),
+    (["collect", "--out", "/tmp/x", "--tasks", "fly-v3"], 2, "unknown task 'fly-v3'"),
     (["data", "inspect", "/nonexistent"], 2, "does not exist"),
     (["launch", "robot", "nosuch:=1", "--dry-run"], 2, "unknown launch argument 'nosuch'"),
 ])

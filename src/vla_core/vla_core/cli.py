@@ -13,18 +13,6 @@ import sys
 
 from vla_core.errors import VLAError
 
-NOT_BUILT_EXIT = 3
-
-
-class NotBuiltError(VLAError):
-    """A subcommand that exists in the plan but is not implemented yet."""
-
-
-def _not_built(name: str, issue: str):
-    def run(args) -> int:
-        raise NotBuiltError(f"'vla {name}' is not built yet ({issue}); nothing was done")
-    return run
-
 
 def cmd_train(args) -> int:
     """Train a policy from a config file plus dotted overrides."""
@@ -205,9 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True)
     d.set_defaults(func=cmd_data_from_lerobot)
 
-    p = sub.add_parser("demo", help="the main job: simulated robot driven by the default policy through the ROS nodes")
-    p.set_defaults(func=_not_built("demo", "issue 5: ROS nodes and bringup"))
-
     p = sub.add_parser("launch", help="bring up a node graph without ros2 launch (e.g. 'vla launch robot')")
     p.add_argument("graph", help="graph name in vla_bringup (robot, teleop) or a path to a graph YAML")
     p.add_argument("args", nargs="*", help="launch arguments as name:=value")
@@ -231,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except VLAError as exc:
         print(f"vla {args.command}: error: {exc}", file=sys.stderr)
-        return NOT_BUILT_EXIT if isinstance(exc, NotBuiltError) else 2
+        return 2
     except KeyboardInterrupt:
         print(f"vla {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -1,0 +1,197 @@
+"""The README's main job: the simulated robot driven by the default policy through the real ROS nodes.
+
+    make demo            (or: python -m vla_bringup.demo [--instructions "open the drawer" ...])
+
+1. If no default policy is cached (``$VLA_CACHE``, default ``~/.cache/vla``), create it: scripted
+   demonstrations of the demo tasks (``vla collect``) and a training run bounded to fit 30 minutes on
+   a 2-core CPU. Later runs reuse it.
+2. Bring up robot.yaml (sim_robot + vla_controller + safety_monitor) under the ``vla launch``
+   supervisor, then for each instruction reset the episode through sim_robot's ~/reset service and
+   wait for it to end.
+3. Print per-instruction success, control-loop timing (intervals of the commands the robot received)
+   and the safety monitor's interventions, and save a rollout GIF.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEMO_TASKS = ["drawer-open-v3", "drawer-close-v3", "button-press-topdown-v3", "window-close-v3"]
+DEMO_INSTRUCTIONS = ["open the drawer", "close the drawer", "press the button", "close the window"]
+EPISODES_PER_TASK = 25
+TRAIN_STEPS = 3000
+
+
+def cache_dir() -> Path:
+    """Where the default policy and its data live."""
+    return Path(os.environ.get("VLA_CACHE", Path.home() / ".cache" / "vla"))
+
+
+def ensure_default_policy(progress: bool = True) -> Path:
+    """The cached default checkpoint, created on first use (collect + train)."""
+    from vla_core.collect import collect
+    from vla_core.config import ExperimentConfig
+    from vla_core.training.trainer import Trainer
+
+    root = cache_dir() / "default_policy"
+    ckpt = root / "run" / "best"
+    if (ckpt / "model.safetensors").is_file():
+        return ckpt
+    print(f"no default policy cached in {root}: creating it (about 20 minutes on a 2-core CPU)")
+    collect("metaworld-mt10", root / "data", EPISODES_PER_TASK, DEMO_TASKS, workers=2, progress=progress)
+    config_file = Path(__file__).resolve().parents[1] / "config" / "demo_policy.yaml"
+    from vla_core.launch.graph import find_share
+
+    share = find_share("vla_bringup")
+    if share is not None and (share / "config" / "demo_policy.yaml").is_file():
+        config_file = share / "config" / "demo_policy.yaml"
+    cfg = ExperimentConfig.load(config_file, [f"--data.path={root / 'data'}", f"--train.output_dir={root / 'run'}",
+                                              f"--train.steps={TRAIN_STEPS}"])
+    Trainer(cfg, progress=progress).run()
+    return ckpt
+
+
+class DemoDriver:
+    """An rclpy node that resets episodes, watches them end, and collects timing, safety and frames."""
+
+    def __init__(self):
+        import rclpy
+        from geometry_msgs.msg import TwistStamped
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import Bool
+
+        from vla_msgs.msg import SafetyStatus
+        from vla_msgs.srv import ResetEpisode
+
+        self.rclpy = rclpy
+        rclpy.init()
+        self.node = rclpy.create_node("vla_demo")
+        self.ResetEpisode = ResetEpisode
+        self.reset_client = self.node.create_client(ResetEpisode, "/sim_robot/reset")
+        self.done = self.success = False
+        self.cmd_times: list[float] = []
+        self.frames: list[np.ndarray] = []
+        self.status = None
+        self.record = False
+        self.node.create_subscription(Bool, "/episode/done", lambda m: setattr(self, "done", m.data), 10)
+        self.node.create_subscription(Bool, "/episode/success", lambda m: setattr(self, "success", m.data), 10)
+        self.node.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_cmd, 50)
+        self.node.create_subscription(SafetyStatus, "/safety/status", lambda m: setattr(self, "status", m), 10)
+        self.node.create_subscription(Image, "/camera/image_raw", self._on_image, 5)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        threading.Thread(target=self.executor.spin, daemon=True).start()
+
+    def _on_cmd(self, _msg):
+        if self.record:
+            self.cmd_times.append(time.monotonic())
+
+    def _on_image(self, msg):
+        if self.record:
+            from vla_core.image_codec import image_to_numpy
+
+            self.frames.append(image_to_numpy(msg))
+
+    def run_episode(self, instruction: str, seed: int, timeout: float) -> dict:
+        """Reset with ``instruction`` and wait for the episode to end."""
+        if not self.reset_client.wait_for_service(timeout_sec=60):
+            raise RuntimeError("sim_robot's ~/reset service did not appear")
+        self.done = self.success = False
+        self.cmd_times = []
+        start_frames = len(self.frames)
+        future = self.reset_client.call_async(self.ResetEpisode.Request(instruction=instruction, seed=seed))
+        while not future.done():
+            time.sleep(0.01)
+        result = future.result()
+        if not result.success:
+            return {"instruction": instruction, "success": False, "error": result.message}
+        time.sleep(0.3)  # let the done flag of the previous episode clear
+        self.record = True
+        t0 = time.monotonic()
+        while not self.done and time.monotonic() - t0 < timeout:
+            time.sleep(0.05)
+        self.record = False
+        intervals = np.diff(self.cmd_times) * 1e3 if len(self.cmd_times) > 2 else np.zeros(1)
+        return {"instruction": instruction, "task": result.task, "seed": seed, "success": bool(self.success),
+                "seconds": round(time.monotonic() - t0, 1), "commands": len(self.cmd_times),
+                "command_interval_ms": {"p50": round(float(np.percentile(intervals, 50)), 2),
+                                        "p99": round(float(np.percentile(intervals, 99)), 2)},
+                "frames": (start_frames, len(self.frames))}
+
+    def close(self):
+        """Stop the node."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.rclpy.try_shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``make demo``."""
+    parser = argparse.ArgumentParser(prog="python -m vla_bringup.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", default="", help="use this checkpoint instead of the cached default policy")
+    parser.add_argument("--instructions", nargs="*", default=DEMO_INSTRUCTIONS)
+    parser.add_argument("--seed", type=int, default=100_000, help="first evaluation seed (never used for collection)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per episode")
+    parser.add_argument("--out", default="runs/demo", help="where the rollout GIF and the summary go")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    from vla_core.errors import VLAError
+
+    try:
+        ckpt = Path(args.checkpoint) if args.checkpoint else ensure_default_policy()
+    except VLAError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "nodes.log", "w")
+    launch = subprocess.Popen([sys.executable, "-m", "vla_core.cli", "launch", "robot", f"checkpoint:={ckpt}"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    print(f"robot.launch (vla launch robot checkpoint:={ckpt}); node output in {out / 'nodes.log'}")
+    driver = DemoDriver()
+    results = []
+    try:
+        for i, text in enumerate(args.instructions):
+            r = driver.run_episode(text, args.seed + i, args.timeout)
+            results.append(r)
+            verdict = "success" if r["success"] else ("refused: " + r["error"] if "error" in r else "failure")
+            print(f"  '{text}': {verdict}" + (f" in {r['seconds']} s, {r['commands']} commands, interval p50 "
+                                              f"{r['command_interval_ms']['p50']} ms p99 {r['command_interval_ms']['p99']} ms"
+                                              if "error" not in r else ""))
+        status = driver.status
+    finally:
+        driver.close()
+        launch.send_signal(2)
+        try:
+            launch.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            launch.kill()
+        log.close()
+    frames = driver.frames[::2]
+    if frames:
+        import imageio.v2 as imageio
+
+        imageio.mimsave(out / "rollout.gif", [np.kron(f, np.ones((3, 3, 1), np.uint8)) for f in frames], duration=0.05, loop=0)
+    safety = ({"state": int(status.state), "received": status.commands_received, "clipped": status.commands_clipped,
+               "rejected": status.commands_rejected, "watchdog_holds": status.watchdog_holds, "estops": status.estop_count}
+              if status is not None else None)
+    summary = {"checkpoint": str(ckpt), "episodes": [{k: v for k, v in r.items() if k != "frames"} for r in results],
+               "success_rate": float(np.mean([r["success"] for r in results])) if results else 0.0, "safety": safety}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"success {sum(r['success'] for r in results)}/{len(results)}; safety monitor: {safety}")
+    print(f"rollout video: {out / 'rollout.gif'}; summary: {out / 'summary.json'}")
+    return 0 if results and all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
