@@ -151,21 +151,21 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return out
 
 
-def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping from ``path`` with a clear error for a missing or malformed file."""
+def load_yaml(path: str | Path, what: str = "config file") -> dict:
+    """Read a YAML mapping from ``path`` with a clear error (naming ``what``) for a missing or malformed file."""
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file '{p}' does not exist")
+        raise ConfigError(f"{what} '{p}' does not exist")
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file '{p}' is not valid YAML{where}") from None
+        raise ConfigError(f"{what} '{p}' is not valid YAML{where}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file '{p}' must hold a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(f"{what} '{p}' must hold a mapping at the top level, got {type(data).__name__}")
     return data
 
 

@@ -26,8 +26,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from vla_core.configuration import load_yaml
 from vla_core.errors import ConfigError
 
@@ -146,15 +144,8 @@ def graph_path(name: str) -> Path:
 
 def check_parameters_file(path: Path) -> None:
     """A ROS parameters file must map node names (or ``/**``) to ``{ros__parameters: {...}}``."""
-    if not path.is_file():
-        raise ConfigError(f"parameters file '{path}' does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"parameters file '{path}' is not valid YAML{where}") from None
-    if not isinstance(data, dict) or not data:
+    data = load_yaml(path, what="parameters file")
+    if not data:
         raise ConfigError(f"parameters file '{path}' must map node names to {{ros__parameters: ...}}")
     for node, body in data.items():
         if not isinstance(body, dict) or not isinstance(body.get("ros__parameters"), dict):
