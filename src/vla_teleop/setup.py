@@ -19,5 +19,7 @@ setup(
     entry_points={"console_scripts": [
         "teleop_collector = vla_teleop.teleop_collector_node:main",
         "scripted_teleop = vla_teleop.scripted_teleop_node:main",
+        "joy_teleop = vla_teleop.teleop_sources_node:joy_main",
+        "keyboard_teleop = vla_teleop.teleop_sources_node:keyboard_main",
     ]},
 )

@@ -87,3 +87,16 @@ def test_cli_train_end_to_end(tiny_data, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["step"] == 3 and (out / "last").is_dir()
     assert ExperimentConfig.load(out / "last" / "config.yaml").train.steps == 3
+
+
+def test_wandb_without_the_package_is_a_clear_error(tiny_config):
+    import importlib.util
+
+    import pytest
+
+    from vla_core.errors import ConfigError
+
+    if importlib.util.find_spec("wandb") is not None:
+        pytest.skip("wandb is installed here")
+    with pytest.raises(ConfigError, match="wandb is not installed"):
+        Trainer(tiny_config("regression", "--train.wandb=true"), progress=False)

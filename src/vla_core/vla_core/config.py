@@ -238,6 +238,7 @@ class TrainConfig:
     lr_multipliers: dict[str, float] = field(default_factory=dict)
     lora: LoraConfig = field(default_factory=LoraConfig)
     tensorboard: bool = True
+    wandb: bool = False                 # Weights & Biases in offline mode (sync later with `wandb sync`)
 
     def __post_init__(self):
         _check(self.steps >= 1, "train.steps must be >= 1")

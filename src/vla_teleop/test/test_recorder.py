@@ -65,3 +65,17 @@ def test_joy_mapping():
     cmd = m.command([0.5, 0.02, 0, 0, -1.0], [0, 0, 0, 0, 0, 1])
     np.testing.assert_allclose(cmd, [0.0, -0.5, -0.5, 1.0])  # axis 0 inside the dead zone
     assert m.events([1, 0, 0, 1], [0, 0, 0, 1]) == ["start"]  # discard held, not newly pressed
+
+
+def test_keyboard_teleop():
+    from vla_teleop.recorder import KeyboardTeleop
+
+    k = KeyboardTeleop(speed=0.5)
+    assert k.key("w") is None
+    np.testing.assert_allclose(k.command(), [0.5, 0, 0, -1])
+    k.key(" ")
+    k.key("f")
+    np.testing.assert_allclose(k.command(), [0, 0, -0.5, 1])
+    assert k.key("1") == "start" and k.key("2") == "stop_success" and k.key("q") == "quit"
+    k.key("x")
+    np.testing.assert_allclose(k.command()[:3], 0)

@@ -137,3 +137,39 @@ class JoyMapping:
             if now and not before:
                 out.append(name)
         return out
+
+
+# Keyboard teleop: key -> (command dimension, direction); gripper keys set it absolutely.
+KEY_BINDINGS = {
+    "w": (0, +1), "s": (0, -1), "a": (1, +1), "d": (1, -1), "r": (2, +1), "f": (2, -1),
+}
+KEY_HELP = ("w/s: +x/-x   a/d: +y/-y   r/f: up/down   space: close/open gripper   x: stop motion   "
+            "1: start recording   2: stop (success)   3: stop (failure)   0: discard   i: new instruction   q: quit")
+
+
+class KeyboardTeleop:
+    """Keystrokes -> velocity command (3 axes + gripper) and recorder events; no terminal handling here."""
+
+    def __init__(self, speed: float = 0.5):
+        self.speed = speed
+        self.velocity = np.zeros(3)
+        self.gripper = -1.0
+
+    def key(self, ch: str) -> str | None:
+        """Apply one keystroke; returns a recorder event (start, stop_success, stop_failure, discard, quit, instruction) or None."""
+        if ch in KEY_BINDINGS:
+            axis, sign = KEY_BINDINGS[ch]
+            self.velocity[:] = 0.0
+            self.velocity[axis] = sign * self.speed
+        elif ch == " ":
+            self.gripper = -self.gripper
+        elif ch == "x":
+            self.velocity[:] = 0.0
+        else:
+            return {"1": "start", "2": "stop_success", "3": "stop_failure", "0": "discard", "q": "quit",
+                    "i": "instruction"}.get(ch)
+        return None
+
+    def command(self) -> np.ndarray:
+        """Current command [vx, vy, vz, gripper]."""
+        return np.concatenate([self.velocity, [self.gripper]])

@@ -125,6 +125,14 @@ class Trainer:
         self.best_val = float("inf")
         self.output_dir = Path(tc.output_dir)
         self.use_amp = tc.amp and self.device.type == "cuda"
+        self.wandb = None
+        if tc.wandb:
+            try:
+                import wandb
+            except ImportError:
+                raise ConfigError("train.wandb is true but the package wandb is not installed (pip install wandb)") from None
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self.wandb = wandb.init(mode="offline", dir=str(self.output_dir), project="vla", config=config.to_dict())
         if tc.resume and (self.output_dir / "last").is_dir():
             self._resume(self.output_dir / "last")
 
@@ -235,6 +243,9 @@ class Trainer:
                 writer.add_scalar("train/samples_per_s", sps, self.step)
                 for k, v in metrics.items():
                     writer.add_scalar(f"train/{k}", float(v), self.step)
+            if self.wandb is not None and self.step % tc.log_every == 0:
+                self.wandb.log({"train/loss": last_loss, "train/lr": self.scheduler.get_last_lr()[0], "train/samples_per_s": sps,
+                                **{f"train/{k}": float(v) for k, v in metrics.items()}}, step=self.step)
             if self.step % tc.val_every == 0 or self.step == tc.steps:
                 val = self.validate()
                 if writer is not None and not math.isnan(val):
@@ -248,6 +259,8 @@ class Trainer:
         bar.close()
         if writer is not None:
             writer.close()
+        if self.wandb is not None:
+            self.wandb.finish()
         if not (self.output_dir / "best").is_dir():
             self._save("best")
         return TrainResult(self.output_dir, self.step, float(loss_ema or last_loss), self.best_val, sps)
