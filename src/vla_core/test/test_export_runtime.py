@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from vla_core.checkpoint import save_checkpoint
 from vla_core.data.dataset import dataset_stats, load_episodes, spec_from_episodes
@@ -120,6 +121,11 @@ def test_fp16_export_runs(exported, tmp_path):
     fp32 = load_runtime(heads["regression"][1], "onnxruntime").predict_chunk(_obs(eps))
     fp16 = load_runtime(out, "onnxruntime").predict_chunk(_obs(eps))
     np.testing.assert_allclose(fp16, fp32, atol=5e-2)
+    # The frozen language model is shared process-wide: an fp16 export must leave it float32.
+    from vla_core.config import LanguageConfig
+    from vla_core.policy.encoders import LanguageEncoder
+
+    assert next(LanguageEncoder(LanguageConfig()).model.parameters()).dtype == torch.float32
 
 
 def test_tensorrt_build_commands(exported, capsys):

@@ -104,7 +104,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path, fp16: bool = False) -> 
                 ["input_ids", "attention_mask"], ["embedding"],
                 {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}})
         if fp16:
-            policy = policy.half()
+            # Never .half() the whole policy: the frozen language model is shared by every policy in
+            # the process (and runs once per instruction in float32 anyway).
+            for name, module in policy.named_children():
+                if name != "language":
+                    module.half()
         to = cfg.n_obs_steps
         image_names = [f"image_{c}" for c in policy.cameras]
         images = tuple(torch.zeros((1, to, *spec.cameras[c]), dtype=torch.uint8) for c in policy.cameras)

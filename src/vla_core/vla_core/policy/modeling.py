@@ -133,7 +133,7 @@ class VLAPolicy(nn.Module):
         proprio = self._history(proprio)
         b = proprio.shape[0]
         if lang is None:
-            lang = self.encode_instruction(obs["instruction"], b)
+            lang = self.encode_instruction(obs["instruction"], b).to(self.dtype)
         film = lang if self.config.fusion.film else None
         image_tokens = []
         for cam in self.cameras:
