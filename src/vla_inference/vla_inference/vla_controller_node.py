@@ -13,6 +13,7 @@ all buffering, blending and hold logic lives in ReplanningController.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ class PolicyParams:
     checkpoint: str = _doc("checkpoint directory (torch) or export directory (onnxruntime, tensorrt)", default="")
     backend: str = _doc("inference back end: torch, onnxruntime or tensorrt", default="torch")
     gripper_index: int = _doc("action dimension sent as the gripper command (-1: none)", default=3)
+    inference_threads: int = _doc("CPU threads for inference (leave cores to the control loop; 0 = library default)",
+                                  default=1)
 
     def __post_init__(self):
         if not self.checkpoint:
@@ -71,13 +74,15 @@ class VLAControllerNode(Node):
             self.params = from_parameters(PolicyParams, values, self.get_name())
             from vla_core.runtime.backends import load_runtime
 
+            kwargs = {"threads": self.params.inference_threads} if self.params.backend in ("torch", "onnxruntime") else {}
             try:
-                runtime = load_runtime(self.params.checkpoint, self.params.backend)
+                runtime = load_runtime(self.params.checkpoint, self.params.backend, **kwargs)
             except VLAError as exc:
                 raise ParameterError(f"vla_controller: parameter 'checkpoint' / 'backend': {exc}") from None
         else:
             self.params = PolicyParams(checkpoint="<in-process>", gripper_index=values["gripper_index"])
         self.runtime = runtime
+        self._warm_up()
         self.spec = runtime.spec
         self.camera = next(iter(self.spec.cameras))
         self.core = ReplanningController(self._predict, self.config, on_chunk=self._on_chunk)
@@ -100,6 +105,25 @@ class VLAControllerNode(Node):
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(f"policy {self.params.checkpoint} on {runtime.backend}; camera '{self.camera}', "
                                f"{self.config.control_rate:g} Hz control")
+
+    def _warm_up(self) -> None:
+        """One inference on a dummy observation before the control loop starts.
+
+        The first call of a back end initialises kernels and allocators (hundreds of milliseconds
+        on a CPU); paid here, it never stalls a control tick.
+        """
+        spec = self.runtime.spec
+        obs = {"images": {c: np.zeros((1, *shape), np.uint8) for c, shape in spec.cameras.items()},
+               "proprio": np.zeros((1, spec.proprio_dim), np.float32), "instruction": "warm up"}
+        start = time.perf_counter()
+        for _ in range(2):
+            self.runtime.predict_chunk(obs)
+        self.get_logger().info(f"warm-up inference: {(time.perf_counter() - start) * 500:.1f} ms per call")
+        # Full garbage collections traverse every object torch and transformers created at start-up
+        # (hundreds of milliseconds, with the GIL held, stalling the control timer). Freeze them:
+        # later collections only look at objects created after this point.
+        gc.collect()
+        gc.freeze()
 
     def _warn_once(self, key: str, text: str) -> None:
         if key not in self._warned:

@@ -93,10 +93,12 @@ class TorchRuntime(PolicyRuntime):
 
     backend = "torch"
 
-    def __init__(self, checkpoint: str | Path, device: str = "cpu", compile: bool = False, seed: int = 0):
+    def __init__(self, checkpoint: str | Path, device: str = "cpu", compile: bool = False, seed: int = 0, threads: int = 0):
         super().__init__(seed)
         import torch
 
+        if threads > 0:
+            torch.set_num_threads(threads)  # process-wide in torch: the caller decides for the process
         from vla_core.checkpoint import load_policy
 
         self._torch = torch
