@@ -50,10 +50,14 @@ def test_data_inspect(tmp_path):
 
 
 def test_bench_quick_reports_every_head():
-    r = vla("bench", "--quick", "--heads", "regression,tokens", "--policy.fusion.layers=1", timeout=300)
+    r = vla("bench", "--quick", "--heads", "regression,tokens", "--backends", "torch,onnxruntime",
+            "--policy.fusion.layers=1", timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out["heads"]) == {"regression", "tokens"}
+    assert set(out["heads"]) == {"regression", "tokens"} and out["backends"] == ["torch", "onnxruntime"]
     for h in out["heads"].values():
-        assert h["latency_ms"]["p50"] > 0 and h["latency_ms"]["p99"] >= h["latency_ms"]["p50"]
+        for backend in ("torch", "onnxruntime"):
+            lat = h["latency_ms"][backend]
+            assert lat["p50"] > 0 and lat["p99"] >= lat["p50"]
+        assert h["speedup_vs_torch_p50"]["onnxruntime"] > 0
         assert h["train_samples_per_s"] > 0
