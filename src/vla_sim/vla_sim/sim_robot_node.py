@@ -148,6 +148,8 @@ class SimRobotNode(Node):
     # ------------------------------------------------------------------ loop
     def _step(self) -> None:
         if self.done:
+            # Physics holds, but time goes on: nodes on use_sim_time keep ticking (and holding).
+            self.sim_time += 1.0 / self.task.spec.fps
             self._publish(render_step=False)
             return
         fresh = self.sim_time - self._twist_time <= self.cfg.command_timeout
