@@ -248,9 +248,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     from tqdm import tqdm
 
     if cfg.checkpoint:  # fail fast, in this process, on a bad checkpoint or export
-        from pathlib import Path as _P
-
-        if (_P(cfg.checkpoint) / "export.json").is_file():
+        if (Path(cfg.checkpoint) / "export.json").is_file():
             from vla_core.export import read_export
 
             read_export(cfg.checkpoint)

@@ -91,3 +91,19 @@ def from_parameters(cls, values: dict[str, Any], node_name: str = "node"):
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"{node_name}: invalid parameters: {exc}") from None
+
+
+def doc(text: str, **kwargs):
+    """A dataclass field whose ``text`` becomes the ROS parameter's description."""
+    return dataclasses.field(metadata={"doc": text}, **kwargs)
+
+
+def declare_parameters(node, specs: list[ParameterSpec], descriptor_cls) -> dict[str, Any]:
+    """Declare ``specs`` on an rclpy ``node`` and return their values by name.
+
+    ``descriptor_cls`` is ``rcl_interfaces.msg.ParameterDescriptor``, passed in so this module needs no ROS import.
+    """
+    for spec in specs:
+        node.declare_parameter(spec.name, spec.default, descriptor_cls(description=spec.description, type=spec.ros_type,
+                                                                      dynamic_typing=spec.dynamic_typing))
+    return {spec.name: node.get_parameter(spec.name).value for spec in specs}

@@ -18,13 +18,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-
-def _doc(text, **kw):
-    return field(metadata={"doc": text}, **kw)
+from vla_core.params import doc
 
 
 class ActionBuffer:
@@ -98,12 +96,12 @@ class ActionBuffer:
 class ControllerConfig:
     """Replanning parameters (ticks are control periods); every field is a vla_controller parameter."""
 
-    control_rate: float = _doc("control ticks per second (Hz): one action is published per tick", default=30.0)
-    replan_interval: int = _doc("ticks between chunk requests, even with a full buffer", default=8)
-    min_buffer: int = _doc("request a new chunk when fewer actions than this remain", default=4)
-    blend_steps: int = _doc("ticks over which the old chunk cross-fades into the new one", default=4)
-    temporal_ensembling: bool = _doc("average overlapping chunks (ACT) instead of cross-fading", default=False)
-    observation_timeout: float = _doc("seconds after which an observation is stale and the robot holds", default=0.5)
+    control_rate: float = doc("control ticks per second (Hz): one action is published per tick", default=30.0)
+    replan_interval: int = doc("ticks between chunk requests, even with a full buffer", default=8)
+    min_buffer: int = doc("request a new chunk when fewer actions than this remain", default=4)
+    blend_steps: int = doc("ticks over which the old chunk cross-fades into the new one", default=4)
+    temporal_ensembling: bool = doc("average overlapping chunks (ACT) instead of cross-fading", default=False)
+    observation_timeout: float = doc("seconds after which an observation is stale and the robot holds", default=0.5)
 
     def __post_init__(self):
         if self.control_rate <= 0:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -33,23 +33,19 @@ from std_msgs.msg import Float64, String
 
 from vla_core.errors import VLAError
 from vla_core.image_codec import image_to_numpy, to_rgb
-from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_inference.action_buffer import ControllerConfig, InferenceRecord, ReplanningController
 from vla_msgs.msg import ActionChunk
-
-
-def _doc(text, **kw):
-    return field(metadata={"doc": text}, **kw)
 
 
 @dataclass
 class PolicyParams:
     """Which policy to run, and how."""
 
-    checkpoint: str = _doc("checkpoint directory (torch) or export directory (onnxruntime, tensorrt)", default="")
-    backend: str = _doc("inference back end: torch, onnxruntime or tensorrt", default="torch")
-    gripper_index: int = _doc("action dimension sent as the gripper command (-1: none)", default=3)
-    inference_threads: int = _doc("CPU threads for inference (leave cores to the control loop; 0 = library default)",
+    checkpoint: str = doc("checkpoint directory (torch) or export directory (onnxruntime, tensorrt)", default="")
+    backend: str = doc("inference back end: torch, onnxruntime or tensorrt", default="torch")
+    gripper_index: int = doc("action dimension sent as the gripper command (-1: none)", default=3)
+    inference_threads: int = doc("CPU threads for inference (leave cores to the control loop; 0 = library default)",
                                   default=1)
 
     def __post_init__(self):
@@ -65,10 +61,8 @@ class VLAControllerNode(Node):
     def __init__(self, runtime=None, **node_kwargs):
         super().__init__("vla_controller", **node_kwargs)
         specs = parameter_specs(PolicyParams) + parameter_specs(ControllerConfig)
-        for spec in specs:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
-                                                                         dynamic_typing=spec.dynamic_typing))
-        values = {s.name: self.get_parameter(s.name).value for s in specs}
+        values = declare_parameters(self, specs, ParameterDescriptor)
+        values = values
         self.config = from_parameters(ControllerConfig, values, self.get_name())
         if runtime is None:
             self.params = from_parameters(PolicyParams, values, self.get_name())

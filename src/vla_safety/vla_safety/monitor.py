@@ -19,16 +19,15 @@ counted every time, and reported to ``on_event`` once per episode of that interv
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+
+from vla_core.params import doc
 
 OK, LIMITED, ESTOP = 0, 1, 2
 STATE_NAMES = {OK: "OK", LIMITED: "LIMITED", ESTOP: "ESTOP"}
 
-
-def _doc(text: str, **kw):
-    return field(metadata={"doc": text}, **kw)
 
 
 @dataclass
@@ -38,20 +37,20 @@ class SafetyLimits:
     Every field is a ROS parameter of the safety_monitor node (see vla_bringup/config/safety_monitor.yaml).
     """
 
-    command_names: list[str] = _doc("name of each command dimension, e.g. [vx, vy, vz, gripper]", default_factory=list)
-    command_lower: list[float] = _doc("lower bound of each command dimension (command units)", default_factory=list)
-    command_upper: list[float] = _doc("upper bound of each command dimension (command units)", default_factory=list)
-    max_rate: list[float] = _doc("largest change per second of each command dimension; 0 = unlimited", default_factory=list)
-    hold_command: list[float] = _doc("command sent to hold the robot (zeros for velocity control)", default_factory=list)
-    watchdog_timeout: float = _doc("seconds without a command before the robot holds", default=0.2)
-    workspace_state: list[str] = _doc("joint_states names of the workspace box axes", default_factory=list)
-    workspace_command: list[str] = _doc("command dimension that moves each workspace axis", default_factory=list)
-    workspace_lower: list[float] = _doc("workspace box lower corner (state units, e.g. metres)", default_factory=list)
-    workspace_upper: list[float] = _doc("workspace box upper corner (state units, e.g. metres)", default_factory=list)
-    estop_margin: float = _doc("distance beyond the workspace box that latches the e-stop", default=0.05)
-    max_state_speed: float = _doc("speed of the workspace axes (units/s) that latches the e-stop; 0 = unchecked", default=0.0)
-    heartbeat_timeout: float = _doc("seconds without a heartbeat that latch the e-stop; 0 = no dead-man switch", default=0.0)
-    status_rate: float = _doc("SafetyStatus publication rate (Hz)", default=10.0)
+    command_names: list[str] = doc("name of each command dimension, e.g. [vx, vy, vz, gripper]", default_factory=list)
+    command_lower: list[float] = doc("lower bound of each command dimension (command units)", default_factory=list)
+    command_upper: list[float] = doc("upper bound of each command dimension (command units)", default_factory=list)
+    max_rate: list[float] = doc("largest change per second of each command dimension; 0 = unlimited", default_factory=list)
+    hold_command: list[float] = doc("command sent to hold the robot (zeros for velocity control)", default_factory=list)
+    watchdog_timeout: float = doc("seconds without a command before the robot holds", default=0.2)
+    workspace_state: list[str] = doc("joint_states names of the workspace box axes", default_factory=list)
+    workspace_command: list[str] = doc("command dimension that moves each workspace axis", default_factory=list)
+    workspace_lower: list[float] = doc("workspace box lower corner (state units, e.g. metres)", default_factory=list)
+    workspace_upper: list[float] = doc("workspace box upper corner (state units, e.g. metres)", default_factory=list)
+    estop_margin: float = doc("distance beyond the workspace box that latches the e-stop", default=0.05)
+    max_state_speed: float = doc("speed of the workspace axes (units/s) that latches the e-stop; 0 = unchecked", default=0.0)
+    heartbeat_timeout: float = doc("seconds without a heartbeat that latch the e-stop; 0 = no dead-man switch", default=0.0)
+    status_rate: float = doc("SafetyStatus publication rate (Hz)", default=10.0)
 
     def __post_init__(self):
         n = len(self.command_names)

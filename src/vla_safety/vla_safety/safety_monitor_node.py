@@ -24,7 +24,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Empty, Float64
 from std_srvs.srv import Trigger
 
-from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_core.params import ParameterError, declare_parameters, from_parameters, parameter_specs
 from vla_msgs.msg import SafetyStatus
 from vla_safety.monitor import SafetyLimits, SafetyMonitor
 
@@ -35,9 +35,7 @@ class SafetyMonitorNode(Node):
     def __init__(self):
         super().__init__("safety_monitor")
         self._specs = parameter_specs(SafetyLimits)
-        for spec in self._specs:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
-                                                                         dynamic_typing=spec.dynamic_typing))
+        declare_parameters(self, self._specs, ParameterDescriptor)
         limits = from_parameters(SafetyLimits, self._values(), self.get_name())
         self.monitor = SafetyMonitor(limits, on_event=lambda reason: self.get_logger().warning(f"intervention: {reason}"))
         self.add_on_set_parameters_callback(self._on_set_parameters)

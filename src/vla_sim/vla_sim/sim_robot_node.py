@@ -18,7 +18,7 @@ A command older than command_timeout is treated as zero velocity (the gripper ke
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -35,29 +35,25 @@ from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from vla_core.env import make_suite
 from vla_core.errors import VLAError
 from vla_core.image_codec import numpy_to_image_fields
-from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_msgs.srv import ResetEpisode
-
-
-def _doc(text, **kw):
-    return field(metadata={"doc": text}, **kw)
 
 
 @dataclass
 class SimRobotConfig:
     """Parameters of the sim_robot node."""
 
-    suite: str = _doc("task suite of vla_sim", default="metaworld-mt10")
-    task: str = _doc("task at start-up (empty: derived from instruction)", default="drawer-open-v3")
-    instruction: str = _doc("instruction at start-up (empty: the task's first phrasing)", default="")
-    seed: int = _doc("object / goal placement of the first episode", default=0)
-    camera_size: int = _doc("camera resolution in pixels (square)", default=64)
-    camera_rate: float = _doc("camera publication rate in Hz of simulation time (rendering is the costly part)", default=20.0)
-    real_time_factor: float = _doc("simulation speed relative to wall time (1.0 = real time)", default=1.0)
-    max_steps: int = _doc("episode length cap in control steps", default=400)
-    command_timeout: float = _doc("seconds (simulation time) after which a velocity command counts as zero", default=0.1)
-    publish_clock: bool = _doc("publish /clock with simulation time (for use_sim_time)", default=True)
-    frame_id: str = _doc("frame of the camera images", default="camera")
+    suite: str = doc("task suite of vla_sim", default="metaworld-mt10")
+    task: str = doc("task at start-up (empty: derived from instruction)", default="drawer-open-v3")
+    instruction: str = doc("instruction at start-up (empty: the task's first phrasing)", default="")
+    seed: int = doc("object / goal placement of the first episode", default=0)
+    camera_size: int = doc("camera resolution in pixels (square)", default=64)
+    camera_rate: float = doc("camera publication rate in Hz of simulation time (rendering is the costly part)", default=20.0)
+    real_time_factor: float = doc("simulation speed relative to wall time (1.0 = real time)", default=1.0)
+    max_steps: int = doc("episode length cap in control steps", default=400)
+    command_timeout: float = doc("seconds (simulation time) after which a velocity command counts as zero", default=0.1)
+    publish_clock: bool = doc("publish /clock with simulation time (for use_sim_time)", default=True)
+    frame_id: str = doc("frame of the camera images", default="camera")
 
     def __post_init__(self):
         if self.camera_size < 8:
@@ -74,10 +70,8 @@ class SimRobotNode(Node):
     def __init__(self):
         super().__init__("sim_robot")
         specs = parameter_specs(SimRobotConfig)
-        for spec in specs:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
-                                                                         dynamic_typing=spec.dynamic_typing))
-        self.cfg = from_parameters(SimRobotConfig, {s.name: self.get_parameter(s.name).value for s in specs}, self.get_name())
+        values = declare_parameters(self, specs, ParameterDescriptor)
+        self.cfg = from_parameters(SimRobotConfig, values, self.get_name())
         try:
             self.suite = make_suite(self.cfg.suite)
         except VLAError as exc:

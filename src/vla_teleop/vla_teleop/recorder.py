@@ -12,30 +12,27 @@ from a YAML mapping (``vla_bringup/config/joy_mapping.yaml``).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vla_core.data.episode import EpisodeWriter
-
-
-def _doc(text, **kw):
-    return field(metadata={"doc": text}, **kw)
+from vla_core.params import doc
 
 
 @dataclass
 class CollectorConfig:
     """Parameters of the teleop_collector node."""
 
-    out_dir: str = _doc("directory episodes are written to", default="data/teleop")
-    rate: float = _doc("recording rate in Hz", default=30.0)
-    min_frames: int = _doc("episodes with fewer frames are dropped", default=10)
-    max_age: float = _doc("seconds after which an input is too old to record", default=0.5)
-    instruction: str = _doc("instruction to use when none arrives on /instruction", default="")
-    robot: str = _doc("robot name stored in the episodes", default="")
-    camera: str = _doc("camera name in the episode files", default="corner2")
-    action_names: list[str] = _doc("names of the recorded command dimensions", default_factory=lambda: ["dx", "dy", "dz", "gripper"])
+    out_dir: str = doc("directory episodes are written to", default="data/teleop")
+    rate: float = doc("recording rate in Hz", default=30.0)
+    min_frames: int = doc("episodes with fewer frames are dropped", default=10)
+    max_age: float = doc("seconds after which an input is too old to record", default=0.5)
+    instruction: str = doc("instruction to use when none arrives on /instruction", default="")
+    robot: str = doc("robot name stored in the episodes", default="")
+    camera: str = doc("camera name in the episode files", default="corner2")
+    action_names: list[str] = doc("names of the recorded command dimensions", default_factory=lambda: ["dx", "dy", "dz", "gripper"])
 
     def __post_init__(self):
         if self.rate <= 0 or self.min_frames < 1 or self.max_age <= 0:

@@ -9,7 +9,7 @@ The expert reads /sim/state (the simulator's privileged state); the recorded pol
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -22,25 +22,21 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
-from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_msgs.srv import ResetEpisode
-
-
-def _doc(text, **kw):
-    return field(metadata={"doc": text}, **kw)
 
 
 @dataclass
 class ScriptedTeleopConfig:
     """Parameters of the scripted_teleop node."""
 
-    rate: float = _doc("command rate in Hz (the simulator's control rate)", default=80.0)
-    episodes: int = _doc("demonstrations to run, then idle (0: act without driving episodes)", default=1)
-    task: str = _doc("task to demonstrate (empty: keep the simulator's)", default="")
-    instruction: str = _doc("instruction of the demonstrations (empty: the task's default)", default="")
-    seed_start: int = _doc("seed of the first demonstration", default=0)
-    sim_node: str = _doc("name of the sim_robot node (for its ~/reset service)", default="sim_robot")
-    collector_node: str = _doc("name of the collector node (for ~/start and ~/stop)", default="teleop_collector")
+    rate: float = doc("command rate in Hz (the simulator's control rate)", default=80.0)
+    episodes: int = doc("demonstrations to run, then idle (0: act without driving episodes)", default=1)
+    task: str = doc("task to demonstrate (empty: keep the simulator's)", default="")
+    instruction: str = doc("instruction of the demonstrations (empty: the task's default)", default="")
+    seed_start: int = doc("seed of the first demonstration", default=0)
+    sim_node: str = doc("name of the sim_robot node (for its ~/reset service)", default="sim_robot")
+    collector_node: str = doc("name of the collector node (for ~/start and ~/stop)", default="teleop_collector")
 
 
 class ScriptedTeleopNode(Node):
@@ -49,10 +45,8 @@ class ScriptedTeleopNode(Node):
     def __init__(self):
         super().__init__("scripted_teleop")
         specs = parameter_specs(ScriptedTeleopConfig)
-        for spec in specs:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
-                                                                         dynamic_typing=spec.dynamic_typing))
-        self.cfg = from_parameters(ScriptedTeleopConfig, {s.name: self.get_parameter(s.name).value for s in specs}, self.get_name())
+        values = declare_parameters(self, specs, ParameterDescriptor)
+        self.cfg = from_parameters(ScriptedTeleopConfig, values, self.get_name())
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.pub_twist = self.create_publisher(TwistStamped, "/robot/cmd_twist", 10)
         self.pub_gripper = self.create_publisher(Float64, "/robot/gripper_cmd", 10)

@@ -24,7 +24,7 @@ from std_srvs.srv import SetBool, Trigger
 
 from vla_core.errors import VLAError
 from vla_core.image_codec import image_to_numpy, to_rgb
-from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_core.params import ParameterError, declare_parameters, from_parameters, parameter_specs
 from vla_teleop.recorder import CollectorConfig, EpisodeRecorder, JoyMapping
 
 
@@ -34,10 +34,8 @@ class TeleopCollectorNode(Node):
     def __init__(self):
         super().__init__("teleop_collector")
         specs = parameter_specs(CollectorConfig)
-        for spec in specs:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
-                                                                         dynamic_typing=spec.dynamic_typing))
-        self.cfg = from_parameters(CollectorConfig, {s.name: self.get_parameter(s.name).value for s in specs}, self.get_name())
+        values = declare_parameters(self, specs, ParameterDescriptor)
+        self.cfg = from_parameters(CollectorConfig, values, self.get_name())
         self.recorder = EpisodeRecorder(self.cfg, clock=lambda: self.get_clock().now().nanoseconds * 1e-9)
         self.joy = JoyMapping(axes=[], scale=[])
         self._buttons: list[int] = []

@@ -14,7 +14,7 @@ import select
 import sys
 import termios
 import tty
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -27,28 +27,24 @@ from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
 
-from vla_core.params import ParameterError, from_parameters, parameter_specs
+from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_teleop.recorder import KEY_HELP, JoyMapping, KeyboardTeleop
-
-
-def _doc(text, **kw):
-    return field(metadata={"doc": text}, **kw)
 
 
 @dataclass
 class TeleopSourceConfig:
     """Parameters shared by the human teleop sources (the joy mapping fields apply to joy_teleop)."""
 
-    rate: float = _doc("command publication rate in Hz", default=30.0)
-    collector_node: str = _doc("name of the collector node (for ~/start, ~/stop, ~/discard)", default="teleop_collector")
-    axes: list[int] = _doc("Joy axis index per velocity dimension (x, y, z); -1 = none", default_factory=lambda: [1, 0, 4])
-    scale: list[float] = _doc("multiplier per axis (command units at full deflection)", default_factory=lambda: [1.0, 1.0, 1.0])
-    gripper_close_button: int = _doc("Joy button that closes the gripper while held", default=5)
-    start_button: int = _doc("Joy button: start recording", default=0)
-    stop_success_button: int = _doc("Joy button: stop and mark success", default=1)
-    stop_failure_button: int = _doc("Joy button: stop and mark failure", default=2)
-    discard_button: int = _doc("Joy button: discard the episode", default=3)
-    speed: float = _doc("keyboard: command magnitude of a key press", default=0.5)
+    rate: float = doc("command publication rate in Hz", default=30.0)
+    collector_node: str = doc("name of the collector node (for ~/start, ~/stop, ~/discard)", default="teleop_collector")
+    axes: list[int] = doc("Joy axis index per velocity dimension (x, y, z); -1 = none", default_factory=lambda: [1, 0, 4])
+    scale: list[float] = doc("multiplier per axis (command units at full deflection)", default_factory=lambda: [1.0, 1.0, 1.0])
+    gripper_close_button: int = doc("Joy button that closes the gripper while held", default=5)
+    start_button: int = doc("Joy button: start recording", default=0)
+    stop_success_button: int = doc("Joy button: stop and mark success", default=1)
+    stop_failure_button: int = doc("Joy button: stop and mark failure", default=2)
+    discard_button: int = doc("Joy button: discard the episode", default=3)
+    speed: float = doc("keyboard: command magnitude of a key press", default=0.5)
 
     def __post_init__(self):
         if self.rate <= 0:
@@ -61,10 +57,8 @@ class _TeleopSource(Node):
     def __init__(self, name: str):
         super().__init__(name)
         specs = parameter_specs(TeleopSourceConfig)
-        for spec in specs:
-            self.declare_parameter(spec.name, spec.default, ParameterDescriptor(description=spec.description, type=spec.ros_type,
-                                                                                 dynamic_typing=spec.dynamic_typing))
-        self.cfg = from_parameters(TeleopSourceConfig, {s.name: self.get_parameter(s.name).value for s in specs}, self.get_name())
+        values = declare_parameters(self, specs, ParameterDescriptor)
+        self.cfg = from_parameters(TeleopSourceConfig, values, self.get_name())
         self.pub_twist = self.create_publisher(TwistStamped, "/robot/cmd_twist", 10)
         self.pub_gripper = self.create_publisher(Float64, "/robot/gripper_cmd", 10)
         self.pub_instruction = self.create_publisher(String, "/instruction", 10)
