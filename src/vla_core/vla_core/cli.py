@@ -49,12 +49,15 @@ def cmd_eval(args) -> int:
         raise VLAError("give --checkpoint, or --baselines expert,zero to evaluate only the baselines")
     cfg = EvalConfig(suite=args.suite, checkpoint=args.checkpoint or None, out=args.out,
                      episodes_per_task=args.episodes_per_task, heldout_episodes_per_task=args.heldout_episodes_per_task,
-                     tasks=_csv(args.tasks), modes=_csv(args.modes), baselines=_csv(args.baselines),
-                     max_steps=args.max_steps, workers=args.workers, video=not args.no_video, backend=args.backend)
-    from vla_core.runtime.executors import make_executor
+                     tasks=_csv(args.tasks), modes=_csv(args.modes), delays_ms=_csv(args.delay_ms) or ["0"],
+                     baselines=_csv(args.baselines), max_steps=args.max_steps, workers=args.workers,
+                     video=not args.no_video, backend=args.backend)
+    from vla_core.evaluation import policy_agents
+    from vla_core.runtime.scheduler import parse_mode
 
-    for mode in cfg.modes:  # reject an unknown mode before any rollout starts
-        make_executor(mode.split(":")[0] if mode.startswith("receding:") else mode, 16, 8)
+    for mode in cfg.modes:  # reject an unknown mode or delay before any rollout starts
+        parse_mode(mode, 1, 10_000)
+    policy_agents(cfg.modes, cfg.delays_ms)
     summary = evaluate(cfg, progress=not args.no_progress)
     print(json.dumps({a: {"average_success": s["average_success"], "heldout_phrasing_success": s["heldout_phrasing_success"]}
                       for a, s in summary.items()}, indent=2))
@@ -152,7 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes-per-task", type=int, default=50)
     p.add_argument("--heldout-episodes-per-task", type=int, default=-1, help="held-out phrasing episodes (default: half)")
     p.add_argument("--tasks", default="", help="comma-separated subset of the suite's tasks")
-    p.add_argument("--modes", default="receding", help="execution modes: full, receding, receding:K, ensemble")
+    p.add_argument("--modes", default="sync",
+                   help="chunk execution modes MODE[:K] (K actions per chunk): sync, blend, ensemble, rtc "
+                        "(aliases: full, receding, receding:K)")
+    p.add_argument("--delay-ms", default="0",
+                   help="simulated inference delays, comma-separated milliseconds or 'measured' (this back end's median "
+                        "latency); each mode runs at each delay")
     p.add_argument("--baselines", default="expert,zero", help="baseline agents: expert, zero (empty for none)")
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)

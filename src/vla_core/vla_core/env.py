@@ -5,6 +5,7 @@ A :class:`Task` is one robot scene with a language goal::
     obs = task.reset(seed, instruction)     # {"images": {cam: uint8 (H, W, 3)}, "proprio": (P,), "instruction": str}
     obs, success, done = task.step(action)  # action (A,) in the robot's command units
     task.expert_action()                    # scripted expert's next action, where the suite has one
+    task.hold_action(last_action)           # what keeps the robot still (no planned action due)
 
 Suites are registered by name and imported lazily (``metaworld-mt10`` lives in ``vla_sim``), so
 ``vla_core`` stays free of simulator imports until a suite is asked for.
@@ -61,6 +62,14 @@ class Task(ABC):
     def expert_action(self) -> np.ndarray:
         """The scripted expert's action for the current state."""
         raise VLAError(f"task '{self.name}' has no scripted expert")
+
+    def hold_action(self, last_action: np.ndarray | None) -> np.ndarray:
+        """The action that keeps the robot still (sent while no planned action is due).
+
+        Default: zeros, right for velocity and delta commands; ``last_action`` is the last action sent
+        (None at the start), for robots that hold by repeating a position or a gripper command.
+        """
+        return np.zeros(len(self.spec.action_names), np.float32)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release renderer / simulator resources."""

@@ -2,9 +2,19 @@
 
 Evaluation seeds start at ``EVAL_SEED_BASE``, far from the collection seeds (0 ...), so every
 rollout is an unseen object / goal placement. For every agent (the checkpoint under each execution
-mode, the scripted expert, a zero-action policy) it reports per-task success with a 95 % Wilson
-interval, the average over tasks, success under held-out phrasings, episode lengths and policy
-latency; files: ``results.json``, ``report.md``, ``success.png``, ``videos/<task>.gif``.
+mode and inference delay, the scripted expert, a zero-action policy) it reports per-task success
+with a 95 % Wilson interval, the average over tasks, success under held-out phrasings, episode
+lengths and policy latency; files: ``results.json``, ``report.md``, ``success.png``,
+``videos/<task>__<agent>.gif``.
+
+The policy's chunks become actions through :class:`~vla_core.runtime.scheduler.ChunkScheduler`,
+the class the robot's executor runs. Inference delay is simulated in simulation time: a chunk
+requested at tick t (from the observation of tick t) arrives at tick t + d, d = ceil(delay / period),
+while the robot goes on executing the old plan (or holds, in ``sync`` mode). ``--delay-ms`` takes
+fixed delays or ``measured`` (the back end's median latency on this machine).
+
+Results are appended to ``results.jsonl`` as each episode ends: an interrupted evaluation resumes
+where it stopped when run again with the same ``--out``, and shows partial results meanwhile.
 """
 
 from __future__ import annotations
@@ -13,12 +23,13 @@ import json
 import math
 import multiprocessing as mp
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from vla_core.env import make_suite
+from vla_core.errors import ConfigError
 
 EVAL_SEED_BASE = 100_000
 
@@ -38,12 +49,17 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
 class EvalJob:
     """One rollout."""
 
-    agent: str            # "policy:<mode>", "expert" or "zero"
+    agent: str            # "policy:<mode>[@<delay>ms]", "expert" or "zero"
     task: str
     seed: int
     instruction: str
     split: str            # "train" or "heldout" phrasing
     video: bool = False
+
+    @property
+    def key(self) -> str:
+        """Identity of the rollout in ``results.jsonl``."""
+        return f"{self.agent}|{self.task}|{self.seed}|{self.split}|{self.instruction}"
 
 
 @dataclass
@@ -56,12 +72,40 @@ class EvalConfig:
     episodes_per_task: int = 50
     heldout_episodes_per_task: int = -1   # -1: half of episodes_per_task
     tasks: list[str] = field(default_factory=list)
-    modes: list[str] = field(default_factory=lambda: ["receding"])
+    modes: list[str] = field(default_factory=lambda: ["sync"])
+    delays_ms: list[str] = field(default_factory=lambda: ["0"])   # numbers or "measured"
     baselines: list[str] = field(default_factory=lambda: ["expert", "zero"])
     max_steps: int = 200
     workers: int = 2
     video: bool = True
     backend: str = "torch"       # torch | onnxruntime | tensorrt (onnxruntime / tensorrt need an export directory)
+
+
+def policy_agents(modes: list[str], delays_ms: list[str]) -> list[str]:
+    """Agent names for every (mode, delay): ``policy:MODE`` at delay 0, else ``policy:MODE@DELAYms``."""
+    out = []
+    for d in delays_ms:
+        if d != "measured":
+            try:
+                if float(d) < 0:
+                    raise ValueError
+            except ValueError:
+                raise ConfigError(f"--delay-ms value '{d}' must be a non-negative number of milliseconds or 'measured'") from None
+        for m in modes:
+            out.append(f"policy:{m}" if d in ("0", "0.0") else f"policy:{m}@{d}ms")
+    return out
+
+
+def parse_agent(agent: str) -> tuple[str, str]:
+    """``policy:MODE[@DELAYms]`` -> (MODE, DELAY)."""
+    body = agent.split(":", 1)[1]
+    mode, _, delay = body.partition("@")
+    return mode, delay.removesuffix("ms") or "0"
+
+
+def delay_ticks(delay_ms: float, fps: float) -> int:
+    """Control ticks that pass while an inference of ``delay_ms`` runs (a chunk arrives at the next tick boundary)."""
+    return int(math.ceil(delay_ms * fps / 1000.0 - 1e-9))
 
 
 _STATE: dict = {}
@@ -87,54 +131,84 @@ def _task(name: str, image_size: int):
     return _STATE["tasks"][key]
 
 
+def measured_latency_ms(policy, obs: dict, calls: int = 7) -> float:
+    """Median latency of ``policy.predict_chunk`` on ``obs`` in this process, after one warm-up call."""
+    policy.predict_chunk(obs)
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        policy.predict_chunk(obs)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)
+
+
+def _batch(policy, o: dict) -> dict:
+    return {"images": {c: o["images"][c][None] for c in policy.spec.cameras}, "proprio": o["proprio"][None],
+            "instruction": o["instruction"]}
+
+
 def run_rollout(job: EvalJob) -> dict:
     """One closed-loop episode; returns success, length, latencies and (optionally) frames."""
-    from vla_core.runtime.executors import make_executor
+    from vla_core.runtime.scheduler import ChunkScheduler, guidance_for, parse_mode
 
-    policy = _STATE.get("policy")  # a PolicyRuntime: the same interface the ROS controller uses
+    policy = _STATE.get("policy")  # a PolicyRuntime: the same interface the ROS policy node uses
     size = next(iter(policy.spec.cameras.values()))[0] if policy is not None else 64
     task = _task(job.task, size)
     obs = task.reset(job.seed, job.instruction)
     latencies, frames = [], []
-    executor = None
+    scheduler, delay, in_flight = None, 0, None
     if job.agent.startswith("policy:"):
         policy.spec.check_compatible(task.spec, f"task {job.task}")
-        executor = make_executor(job.agent.split(":", 1)[1], policy.horizon, policy.n_action_steps)
-        executor.reset()
-
-        def predict(o):
-            t0 = time.perf_counter()
-            batch = {"images": {c: o["images"][c][None] for c in policy.spec.cameras}, "proprio": o["proprio"][None],
-                     "instruction": o["instruction"]}
-            chunk = policy.predict_chunk(batch)[0]
-            latencies.append(time.perf_counter() - t0)
-            return chunk
-    success, steps = False, 0
+        mode, delay_ms = parse_agent(job.agent)
+        scheduler = ChunkScheduler(parse_mode(mode, policy.n_action_steps, policy.horizon))
+        if delay_ms == "measured":
+            if "measured_ms" not in _STATE:
+                _STATE["measured_ms"] = measured_latency_ms(policy, _batch(policy, obs))
+            delay_ms = _STATE["measured_ms"]
+        delay = delay_ticks(float(delay_ms), task.spec.fps)
+    success, steps, last = False, 0, None
     for steps in range(1, task.max_steps + 1):  # noqa: B007 - steps is the episode length afterwards
+        tick = steps - 1
         if job.video:
             frames.append(next(iter(obs["images"].values())))
-        if executor is not None:
-            action = executor.act(obs, predict)
+        if scheduler is not None:
+            if in_flight is None and scheduler.wants_chunk(tick):
+                request = scheduler.request(tick, frozen=delay)
+                guidance = guidance_for(request.prefix, request.frozen, 0, policy.horizon) if len(request.prefix) else None
+                t0 = time.perf_counter()
+                chunk = policy.predict_chunk(_batch(policy, obs), guidance=guidance)[0]
+                latencies.append(time.perf_counter() - t0)
+                in_flight = (tick + delay, chunk, tick)   # computed now from this observation, delivered d ticks later
+            if in_flight is not None and tick >= in_flight[0]:
+                scheduler.insert(in_flight[1], in_flight[2], tick)
+                in_flight = None
+            action = scheduler.pop(tick)
+            if action is None:
+                action = task.hold_action(last)
         elif job.agent == "expert":
             action = task.expert_action()
         else:
             action = np.zeros(len(task.spec.action_names), np.float32)
-        result = task.step(action)
+        last = np.asarray(action, np.float32)
+        result = task.step(last)
         obs = result.observation
         if result.success:
             success = True
         if result.done:
             break
-    return {"agent": job.agent, "task": job.task, "seed": job.seed, "split": job.split, "success": success,
-            "length": steps, "latencies": latencies, "frames": frames if job.video else None}
+    out = {"agent": job.agent, "task": job.task, "seed": job.seed, "split": job.split, "instruction": job.instruction,
+           "success": success, "length": steps, "latencies": latencies, "delay_ticks": delay,
+           "holds": scheduler.holds if scheduler is not None else 0, "key": job.key}
+    out["frames"] = frames if job.video else None
+    return out
 
 
 def plan_jobs(cfg: EvalConfig) -> list[EvalJob]:
-    """Every rollout to run: agents x tasks x seeds, plus held-out phrasings for the policy."""
+    """Every rollout to run: agents x tasks x seeds, plus held-out phrasings for the first policy agent."""
     suite = make_suite(cfg.suite)
     tasks = cfg.tasks or suite.task_names
     n_held = cfg.episodes_per_task // 2 if cfg.heldout_episodes_per_task < 0 else cfg.heldout_episodes_per_task
-    agents = ([f"policy:{m}" for m in cfg.modes] if cfg.checkpoint else []) + list(cfg.baselines)
+    agents = (policy_agents(cfg.modes, cfg.delays_ms) if cfg.checkpoint else []) + list(cfg.baselines)
     jobs = []
     for agent in agents:
         for task in tasks:
@@ -149,7 +223,7 @@ def plan_jobs(cfg: EvalConfig) -> list[EvalJob]:
 
 
 def summarize(results: list[dict], tasks: list[str]) -> dict:
-    """Per-agent, per-task success rates with intervals, averages, lengths and latency."""
+    """Per-agent, per-task success rates with intervals, averages, lengths, delay and latency."""
     out = {}
     for agent in dict.fromkeys(r["agent"] for r in results):
         rs = [r for r in results if r["agent"] == agent]
@@ -163,10 +237,15 @@ def summarize(results: list[dict], tasks: list[str]) -> dict:
         held = [r for r in rs if r["split"] == "heldout"]
         lat = np.array([x for r in rs for x in r["latencies"]]) * 1e3
         rates = [v["success"] for v in per_task.values() if v["success"] is not None]
+        n_all = sum(v["episodes"] for v in per_task.values())
+        s_all = sum(round((v["success"] or 0) * v["episodes"]) for v in per_task.values())
         out[agent] = {
             "average_success": float(np.mean(rates)) if rates else None,
+            "ci95": list(wilson_interval(s_all, n_all)),
             "heldout_phrasing_success": (float(np.mean([r["success"] for r in held])) if held else None),
             "heldout_episodes": len(held),
+            "delay_ticks": int(max(r.get("delay_ticks", 0) for r in rs)),
+            "holds_per_episode": float(np.mean([r.get("holds", 0) for r in rs])),
             "tasks": per_task,
             "latency_ms": ({"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)), "calls": int(lat.size)}
                            if lat.size else None),
@@ -174,25 +253,31 @@ def summarize(results: list[dict], tasks: list[str]) -> dict:
     return out
 
 
-def write_report(summary: dict, results: list[dict], cfg: EvalConfig, wall_s: float) -> Path:
-    """results.json, report.md, success.png and one GIF per task."""
+def save_video(out: Path, result: dict) -> str:
+    """Write a rollout's frames as a GIF under ``out/videos``; returns its path relative to ``out``."""
     import imageio.v2 as imageio
+
+    name = f"{result['task']}__{result['agent'].replace(':', '_').replace('@', '_')}.gif"
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+    frames = [np.kron(f, np.ones((3, 3, 1), np.uint8)) for f in result["frames"][::2]]  # 3x larger, 40 fps
+    imageio.mimsave(out / "videos" / name, frames, duration=0.025, loop=0)
+    return f"videos/{name}"
+
+
+def write_report(summary: dict, results: list[dict], cfg: EvalConfig, wall_s: float) -> Path:
+    """results.json, report.md and success.png (the GIFs are written as their episodes end)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out = Path(cfg.out)
-    (out / "videos").mkdir(parents=True, exist_ok=True)
     tasks = list(next(iter(summary.values()))["tasks"])
     videos = {}
     for r in results:
-        if r["frames"]:
-            name = f"{r['task']}__{r['agent'].replace(':', '_')}.gif"
-            frames = [np.kron(f, np.ones((3, 3, 1), np.uint8)) for f in r["frames"][::2]]  # 3x larger, 40 fps
-            imageio.mimsave(out / "videos" / name, frames, duration=0.025, loop=0)
-            videos.setdefault(r["task"], []).append((r["agent"], f"videos/{name}", r["success"]))
-    meta = {"suite": cfg.suite, "checkpoint": cfg.checkpoint, "episodes_per_task": cfg.episodes_per_task,
+        if r.get("video"):
+            videos.setdefault(r["task"], []).append((r["agent"], r["video"], r["success"]))
+    meta = {"suite": cfg.suite, "checkpoint": cfg.checkpoint, "backend": cfg.backend, "episodes_per_task": cfg.episodes_per_task,
             "max_steps": cfg.max_steps, "seed_base": EVAL_SEED_BASE, "wall_s": round(wall_s, 1)}
     (out / "results.json").write_text(json.dumps({"meta": meta, "agents": summary}, indent=2))
 
@@ -215,7 +300,7 @@ def write_report(summary: dict, results: list[dict], cfg: EvalConfig, wall_s: fl
 
     agents = list(summary)
     lines = [f"# Evaluation: {cfg.suite}", "",
-             f"Checkpoint: `{cfg.checkpoint}`  " if cfg.checkpoint else "Baselines only.  ",
+             f"Checkpoint: `{cfg.checkpoint}` ({cfg.backend})  " if cfg.checkpoint else "Baselines only.  ",
              f"{cfg.episodes_per_task} episodes per task on unseen seeds (from {EVAL_SEED_BASE}), "
              f"at most {cfg.max_steps} steps; wall time {wall_s / 60:.1f} min.", "", "![success](success.png)", "",
              "| task | " + " | ".join(agents) + " |", "|---|" + "---|" * len(agents)]
@@ -227,6 +312,10 @@ def write_report(summary: dict, results: list[dict], cfg: EvalConfig, wall_s: fl
                          f"({v['mean_length']:.0f} steps)")
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     lines.append("| **average** | " + " | ".join(f"**{100 * summary[a]['average_success']:.1f}%**" for a in agents) + " |")
+    policy = [a for a in agents if a.startswith("policy:")]
+    if policy:
+        lines += ["", "| agent | inference delay (ticks) | holds per episode |", "|---|---|---|"]
+        lines += [f"| {a} | {summary[a]['delay_ticks']} | {summary[a]['holds_per_episode']:.1f} |" for a in policy]
     lines.append("")
     for a in agents:
         s = summary[a]
@@ -243,8 +332,34 @@ def write_report(summary: dict, results: list[dict], cfg: EvalConfig, wall_s: fl
     return out
 
 
+_IDENTITY = ("suite", "checkpoint", "backend", "max_steps")
+
+
+def _load_partial(out: Path, cfg: EvalConfig) -> dict[str, dict]:
+    """Results of an earlier, interrupted run of the same evaluation in ``out`` (by job key)."""
+    run_file, stream = out / "eval_config.json", out / "results.jsonl"
+    identity = {k: getattr(cfg, k) for k in _IDENTITY}
+    if run_file.is_file():
+        before = {k: json.loads(run_file.read_text()).get(k) for k in _IDENTITY}
+        if before != identity:
+            changed = [k for k in _IDENTITY if before[k] != identity[k]]
+            raise ConfigError(f"'{out}' holds results of another evaluation ({', '.join(changed)} differ); "
+                              f"choose another --out or delete {stream}")
+    out.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(asdict(cfg), indent=2))
+    done = {}
+    if stream.is_file():
+        for line in stream.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interruption: that episode runs again
+            done[r["key"]] = r
+    return done
+
+
 def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
-    """Run every rollout of ``cfg`` (in ``workers`` processes) and write the report."""
+    """Run every rollout of ``cfg`` not already in ``results.jsonl`` (in ``workers`` processes) and write the report."""
     from tqdm import tqdm
 
     if cfg.checkpoint:  # fail fast, in this process, on a bad checkpoint or export
@@ -257,27 +372,41 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
 
             read_checkpoint_meta(cfg.checkpoint)
     jobs = plan_jobs(cfg)
+    out = Path(cfg.out)
+    done = _load_partial(out, cfg)
+    todo = [j for j in jobs if j.key not in done]
     t0 = time.perf_counter()
-    results = []
-    bar = tqdm(total=len(jobs), desc="eval", unit="ep", disable=not progress, dynamic_ncols=True)
-    if cfg.workers <= 1:
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="eval", unit="ep", disable=not progress,
+               dynamic_ncols=True)
+    pool, it = None, iter(())
+    if todo and cfg.workers <= 1:
         _init_worker(cfg)
-        it = map(run_rollout, jobs)
-        pool = None
-    else:
-        pool = mp.get_context("spawn").Pool(cfg.workers, initializer=_init_worker, initargs=(cfg,))
-        it = pool.imap_unordered(run_rollout, jobs, chunksize=1)
+        it = map(run_rollout, todo)
+    elif todo:
+        pool = mp.get_context("spawn").Pool(min(cfg.workers, len(todo)), initializer=_init_worker, initargs=(cfg,))
+        it = pool.imap_unordered(run_rollout, todo, chunksize=1)
     try:
-        for r in it:
-            results.append(r)
-            bar.update(1)
-            done = [x for x in results if x["agent"].startswith("policy")] or results
-            bar.set_postfix(success=f"{np.mean([x['success'] for x in done]):.2f}")
+        with open(out / "results.jsonl", "a") as stream:
+            for r in it:
+                frames = r.pop("frames")
+                if frames:
+                    r["video"] = save_video(out, r | {"frames": frames})
+                stream.write(json.dumps(r) + "\n")
+                stream.flush()
+                done[r["key"]] = r
+                bar.update(1)
+                policy = [x for x in done.values() if x["agent"].startswith("policy")] or list(done.values())
+                bar.set_postfix(success=f"{np.mean([x['success'] for x in policy]):.2f}")
+    except BaseException:
+        if pool is not None:
+            pool.terminate()  # an interruption must not wait for the queued episodes; finished ones are saved
+        raise
     finally:
         bar.close()
         if pool is not None:
             pool.close()
             pool.join()
+    results = [done[j.key] for j in jobs]
     tasks = list(dict.fromkeys(j.task for j in jobs))
     summary = summarize(results, tasks)
     write_report(summary, results, cfg, time.perf_counter() - t0)

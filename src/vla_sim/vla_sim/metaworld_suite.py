@@ -131,6 +131,11 @@ class MetaWorldTask(Task):
         """Meta-World's scripted policy (sees the full state vector)."""
         return np.clip(self.expert.get_action(self._state), -1.0, 1.0).astype(np.float32)
 
+    def hold_action(self, last_action: np.ndarray | None) -> np.ndarray:
+        """Zero end-effector motion; the gripper keeps its last command (open at the start)."""
+        grip = -1.0 if last_action is None else float(last_action[3])
+        return np.array([0.0, 0.0, 0.0, grip], np.float32)
+
     def close(self) -> None:
         """Close the renderer explicitly (avoids EGL noise at interpreter exit)."""
         try:

@@ -4,10 +4,12 @@ All heads share :class:`ChunkDecoder` (transformer decoder over ``horizon`` quer
 cross-attend the fused observation tokens) and expose the same two methods::
 
     loss(memory (B, M, D), actions (B, H, A) in [-1, 1], is_pad (B, H) bool) -> (loss, metrics)
-    sample(memory (B, M, D), generator) -> actions (B, H, A) in [-1, 1]
+    sample(memory (B, M, D), generator, noise, guidance) -> actions (B, H, A) in [-1, 1]
 
 The iterative heads (diffusion, flow) also expose ``denoise_step`` - the per-step network that an
-export runs inside a fixed sampling loop.
+export runs inside a fixed sampling loop - and accept ``guidance = (targets (B, H, A) in [-1, 1],
+weights (H,))``: real-time chunking's inpainting of the actions already planned
+(:mod:`vla_core.policy.guidance`). The other heads are deterministic and ignore it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from vla_core.config import PolicyConfig
+from vla_core.policy.guidance import ddim_guidance_scale, flow_guidance_scale
 from vla_core.policy.layers import DecoderBlock, sinusoidal_embedding
+
+Guidance = tuple[torch.Tensor, torch.Tensor]  # targets (B, H, A) in [-1, 1], weights (H,)
+
+
+def guided_gradient(x: torch.Tensor, predict_clean, guidance: Guidance) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``predict_clean(x) -> (output, clean estimate)`` and the guidance gradient at ``x``.
+
+    Returns (output, g) with g = (W * (Y - clean))^T d clean / d x: one vector-Jacobian product.
+    The policy's parameters must not require gradients (runtimes freeze them).
+    """
+    targets, weights = guidance
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        out, clean = predict_clean(xg)
+        err = (targets - clean) * weights.view(1, -1, 1)
+        (g,) = torch.autograd.grad(clean, xg, grad_outputs=err)
+    return out.detach(), g
 
 
 def masked_mean(values: torch.Tensor, is_pad: torch.Tensor) -> torch.Tensor:
@@ -69,7 +89,7 @@ class RegressionHead(nn.Module):
         l1 = masked_mean((self.predict(memory) - actions).abs(), is_pad)
         return l1, {"l1": l1.detach()}
 
-    def sample(self, memory, generator=None, noise=None):
+    def sample(self, memory, generator=None, noise=None, guidance=None):
         """Deterministic: the regressed chunk."""
         return self.predict(memory)
 
@@ -140,14 +160,28 @@ class DiffusionHead(nn.Module):
         eps = (x - ac.sqrt() * x0) / (1 - ac).sqrt()
         return ac_prev.sqrt() * x0 + (1 - ac_prev).sqrt() * eps
 
-    def sample(self, memory, generator=None, noise=None):
-        """DDIM sampling in ``inference_steps`` network evaluations (``noise``: optional x_T (B, H, A))."""
+    def sample(self, memory, generator=None, noise=None, guidance: Guidance | None = None):
+        """DDIM sampling in ``inference_steps`` network evaluations (``noise``: optional x_T (B, H, A)).
+
+        ``guidance``: real-time chunking (see the module docstring).
+        """
         b = memory.shape[0]
         x = self.initial_noise(b, memory.device, generator) if noise is None else noise.to(memory.device)
         ts = self.timesteps()
         for i, t in enumerate(ts):
             t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-            eps = self.denoise_step(x, torch.full((b,), t, device=memory.device), memory)
+            tt = torch.full((b,), t, device=memory.device)
+            if guidance is None:
+                eps = self.denoise_step(x, tt, memory)
+            else:
+                ac = self.alphas_cumprod[t]
+
+                def clean(xg, tt=tt, ac=ac):
+                    eps = self.denoise_step(xg, tt, memory)
+                    return eps, (xg - (1 - ac).sqrt() * eps) / ac.sqrt()
+
+                eps, g = guided_gradient(x, clean, guidance)
+                eps = eps - ddim_guidance_scale(float(ac)) * g
             x = self.ddim_update(x, eps, t, t_prev)
         return x
 
@@ -185,14 +219,26 @@ class FlowHead(nn.Module):
         """x_0 ~ N(0, I): (B, H, A)."""
         return torch.randn(batch, self.horizon, self.action_dim, generator=generator).to(device)
 
-    def sample(self, memory, generator=None, noise=None):
-        """``inference_steps`` Euler steps of the learned velocity field (``noise``: optional x_0 (B, H, A))."""
+    def sample(self, memory, generator=None, noise=None, guidance: Guidance | None = None):
+        """``inference_steps`` Euler steps of the learned velocity field (``noise``: optional x_0 (B, H, A)).
+
+        ``guidance``: real-time chunking (see the module docstring).
+        """
         b = memory.shape[0]
         x = self.initial_noise(b, memory.device, generator) if noise is None else noise.to(memory.device)
         dt = 1.0 / self.inference_steps
         for i in range(self.inference_steps):
             t = torch.full((b,), i * dt, device=memory.device)
-            x = x + dt * self.denoise_step(x, t, memory)
+            if guidance is None:
+                v = self.denoise_step(x, t, memory)
+            else:
+                def clean(xg, t=t, s=i * dt):
+                    v = self.denoise_step(xg, t, memory)
+                    return v, xg + (1 - s) * v
+
+                v, g = guided_gradient(x, clean, guidance)
+                v = v + flow_guidance_scale(i * dt) * g
+            x = x + dt * v
         return x.clamp(-1.0, 1.0)
 
 
@@ -235,6 +281,6 @@ class TokenHead(nn.Module):
         acc = masked_mean((logits.argmax(-1) == target).float(), is_pad)
         return loss, {"ce": loss.detach(), "token_acc": acc.detach()}
 
-    def sample(self, memory, generator=None, noise=None):
+    def sample(self, memory, generator=None, noise=None, guidance=None):
         """Most likely bin of every dimension and step."""
         return self.detokenize(self.logits(memory).argmax(-1))

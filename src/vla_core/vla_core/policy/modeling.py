@@ -9,13 +9,11 @@ Contract (shapes for batch size B, observation history To, horizon H, action dim
     }
     policy.reset()
     policy.predict_action_chunk(obs) -> (B, H, A)   robot units
-    policy.select_action(obs)        -> (B, A)      served from the policy's own chunk queue
+    policy.select_action(obs)        -> (B, A)      chunks executed by the one ChunkScheduler (sync mode)
     policy.forward(batch)            -> (loss, metrics)   batch = obs + "actions" (B, H, A), "action_is_pad" (B, H)
 """
 
 from __future__ import annotations
-
-from collections import deque
 
 import numpy as np
 import torch
@@ -27,6 +25,7 @@ from vla_core.normalize import Normalizer
 from vla_core.policy.encoders import CNNEncoder, HFVisionEncoder, LanguageEncoder, ProprioEncoder
 from vla_core.policy.factory import head_class
 from vla_core.policy.layers import EncoderBlock
+from vla_core.runtime.scheduler import ChunkScheduler, SchedulerConfig
 from vla_core.spec import PolicySpec
 
 # Modality types of the fusion tokens.
@@ -84,7 +83,8 @@ class VLAPolicy(nn.Module):
         self.proprio = ProprioEncoder(spec.proprio_dim * config.n_obs_steps, config.proprio_hidden, d)
         self.fusion = Fusion(config, self.language.dim, len(self.cameras))
         self.head = head_class(config.head)(config, spec.action_dim)
-        self._queue: deque[torch.Tensor] = deque()
+        self._scheduler = ChunkScheduler(SchedulerConfig(mode="sync", execute_steps=config.n_action_steps))
+        self._tick = 0
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -165,15 +165,23 @@ class VLAPolicy(nn.Module):
 
     @torch.no_grad()
     def select_action(self, obs: dict) -> torch.Tensor:
-        """The next action (B, A); a new chunk is predicted every ``n_action_steps`` calls."""
-        if not self._queue:
-            chunk = self.predict_action_chunk(obs)
-            self._queue.extend(chunk[:, : self.config.n_action_steps].unbind(1))
-        return self._queue.popleft()
+        """The next action (B, A); a new chunk is predicted every ``n_action_steps`` calls.
+
+        Synchronous execution through :class:`~vla_core.runtime.scheduler.ChunkScheduler`, the class
+        the robot's executor and ``vla eval`` run.
+        """
+        t = self._tick
+        if self._scheduler.wants_chunk(t):
+            self._scheduler.request(t)
+            chunk = self.predict_action_chunk(obs)  # (B, H, A)
+            self._scheduler.insert(chunk.transpose(0, 1).float().cpu().numpy(), t, t)
+        self._tick += 1
+        return torch.from_numpy(self._scheduler.pop(t).astype(np.float32)).to(self.device)
 
     def reset(self) -> None:
-        """Forget queued actions (call at the start of every episode or on a new instruction)."""
-        self._queue.clear()
+        """Forget planned actions (call at the start of every episode or on a new instruction)."""
+        self._scheduler.reset()
+        self._tick = 0
 
     # ------------------------------------------------------------------ bookkeeping
     def module_groups(self) -> dict[str, nn.Module]:

@@ -6,7 +6,9 @@
 ``obs`` is ``{"images": {cam: uint8 (B, [To,] H, W, 3)}, "proprio": (B, [To,] P), "instruction": str}``.
 The instruction embedding is computed once per distinct instruction and cached. Iterative heads
 (diffusion, flow) run the same fixed sampling loop on every back end; ``noise`` (B, H, A) fixes its
-starting point so back ends can be compared on identical draws.
+starting point so back ends can be compared on identical draws, and ``guidance`` = (targets (H, A)
+in robot units, weights (H,)) conditions the chunk on actions already planned (real-time chunking,
+:mod:`vla_core.policy.guidance`; ``supports_guidance`` says whether the head can use it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from vla_core.errors import VLAError
+from vla_core.policy.guidance import ddim_guidance_scale, flow_guidance_scale
 from vla_core.spec import PolicySpec
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
@@ -31,6 +34,7 @@ class PolicyRuntime(ABC):
     horizon: int
     n_action_steps: int
     n_obs_steps: int
+    supports_guidance: bool = False  # iterative heads (flow, diffusion): real-time chunking
 
     def __init__(self, seed: int = 0):
         self._lang_cache: dict[str, np.ndarray] = {}
@@ -41,8 +45,13 @@ class PolicyRuntime(ABC):
         """Instruction -> embedding (E,)."""
 
     @abstractmethod
-    def _predict(self, images: list[np.ndarray], proprio: np.ndarray, lang: np.ndarray, noise: np.ndarray | None) -> np.ndarray:
-        """Back-end specific chunk prediction."""
+    def _predict(self, images: list[np.ndarray], proprio: np.ndarray, lang: np.ndarray, noise: np.ndarray | None,
+                 guidance: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+        """Back-end specific chunk prediction (guidance already normalised to [-1, 1], targets (H, A))."""
+
+    @abstractmethod
+    def _normalize_action(self, action: np.ndarray) -> np.ndarray:
+        """Robot units -> the head's [-1, 1]."""
 
     def instruction_embedding(self, text: str) -> np.ndarray:
         """Cached embedding of ``text``: (E,) float32."""
@@ -70,13 +79,23 @@ class PolicyRuntime(ABC):
             raise VLAError(f"expected {self.spec.proprio_dim} proprioception values, got {proprio.shape[-1]}")
         return images, _history(proprio, self.n_obs_steps), proprio.shape[0]
 
-    def predict_chunk(self, obs: dict, noise: np.ndarray | None = None) -> np.ndarray:
-        """Chunk of actions (B, H, A) in robot units."""
+    def predict_chunk(self, obs: dict, noise: np.ndarray | None = None,
+                      guidance: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Chunk of actions (B, H, A) in robot units; ``guidance`` is ignored by heads that cannot use it."""
         images, proprio, b = self._inputs(obs)
         texts = obs["instruction"]
         texts = [texts] * b if isinstance(texts, str) else list(texts)
         lang = np.stack([self.instruction_embedding(t) for t in texts])
-        return np.asarray(self._predict(images, proprio, lang, noise), dtype=np.float32)
+        if guidance is not None and self.supports_guidance:
+            targets, weights = guidance
+            targets = np.asarray(targets, np.float32)
+            if targets.shape != (self.horizon, self.spec.action_dim) or np.shape(weights) != (self.horizon,):
+                raise VLAError(f"guidance must be targets ({self.horizon}, {self.spec.action_dim}) and weights "
+                               f"({self.horizon},), got {targets.shape} and {np.shape(weights)}")
+            guidance = (self._normalize_action(targets), np.asarray(weights, np.float32))
+        else:
+            guidance = None
+        return np.asarray(self._predict(images, proprio, lang, noise, guidance), dtype=np.float32)
 
     def reset(self) -> None:  # noqa: B027 - an optional hook
         """Per-episode reset (runtimes are stateless apart from the instruction cache)."""
@@ -103,9 +122,12 @@ class TorchRuntime(PolicyRuntime):
 
         self._torch = torch
         self.policy = load_policy(checkpoint, device=device)
+        # Inference only: no parameter needs a gradient (guidance differentiates w.r.t. the sample alone).
+        self.policy.requires_grad_(False)
         self.spec = self.policy.spec
         cfg = self.policy.config
         self.horizon, self.n_action_steps, self.n_obs_steps = cfg.horizon, cfg.n_action_steps, cfg.n_obs_steps
+        self.supports_guidance = bool(getattr(self.policy.head, "iterative", False))
         self._encode = torch.compile(self.policy.encode) if compile else self.policy.encode
         self._gen = torch.Generator().manual_seed(seed)
 
@@ -113,14 +135,26 @@ class TorchRuntime(PolicyRuntime):
         with self._torch.inference_mode():
             return self.policy.language([text])[0].float().cpu().numpy()
 
-    def _predict(self, images, proprio, lang, noise):
+    def _normalize_action(self, action):
+        torch = self._torch
+        with torch.no_grad():
+            return self.policy.normalizer.normalize_action(torch.from_numpy(action)).numpy()
+
+    def _predict(self, images, proprio, lang, noise, guidance):
         torch, p = self._torch, self.policy
-        with torch.inference_mode():
-            obs = {"images": {c: torch.from_numpy(im).to(p.device) for c, im in zip(p.cameras, images)},
+        # no_grad rather than inference_mode: real-time chunking takes gradients w.r.t. the sample.
+        with torch.no_grad():
+            # Images may be read-only views of a message's buffer: copied only then (torch needs writable memory).
+            obs = {"images": {c: torch.from_numpy(np.require(im, requirements=["C", "W"])).to(p.device)
+                              for c, im in zip(p.cameras, images)},
                    "proprio": torch.from_numpy(proprio).to(p.device)}
             memory = self._encode(obs, torch.from_numpy(lang).to(p.device))
             n = None if noise is None else torch.from_numpy(np.asarray(noise, np.float32)).to(p.device)
-            return p.normalizer.unnormalize_action(p.head.sample(memory, self._gen, n)).cpu().numpy()
+            g = None
+            if guidance is not None:
+                targets = torch.from_numpy(guidance[0]).to(p.device).expand(memory.shape[0], -1, -1)
+                g = (targets, torch.from_numpy(guidance[1]).to(p.device))
+            return p.normalizer.unnormalize_action(p.head.sample(memory, self._gen, n, g)).cpu().numpy()
 
 
 class _GraphRuntime(PolicyRuntime):
@@ -139,6 +173,7 @@ class _GraphRuntime(PolicyRuntime):
         lo, hi = np.asarray(stats["action_min"], np.float32), np.asarray(stats["action_max"], np.float32)
         self._center, self._half = (hi + lo) / 2, np.maximum((hi - lo) / 2, 1e-6)
         self._float = np.float16 if self.meta["fp16"] else np.float32
+        self.supports_guidance = bool(self.meta["iterative"])
         from transformers import AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.dir / "tokenizer"))
@@ -158,7 +193,10 @@ class _GraphRuntime(PolicyRuntime):
         feeds["language"] = lang.astype(self._float)
         return feeds
 
-    def _predict(self, images, proprio, lang, noise):
+    def _normalize_action(self, action):
+        return (action - self._center) / self._half
+
+    def _predict(self, images, proprio, lang, noise, guidance):
         feeds = self._obs_feeds(images, proprio, lang)
         if not self.meta["iterative"]:
             return self._run("policy", feeds)
@@ -166,6 +204,9 @@ class _GraphRuntime(PolicyRuntime):
         b = memory.shape[0]
         shape = (b, self.horizon, self.meta["action_dim"])
         x = (self._rng.standard_normal(shape) if noise is None else np.asarray(noise)).astype(np.float32)
+        if guidance is not None:
+            # No gradients through a graph: the guidance uses the update's own Jacobian (guidance.py).
+            targets, weights = guidance[0][None], guidance[1][None, :, None]
         sampler = self.meta["sampler"]
         if sampler["type"] == "ddim":
             ac = np.asarray(sampler["alphas_cumprod"], np.float32)
@@ -174,6 +215,9 @@ class _GraphRuntime(PolicyRuntime):
                 eps = self._run("denoise_step", {"x_t": x.astype(self._float), "t": np.full(b, t, self._float),
                                                  "memory": memory}).astype(np.float32)
                 a_t = ac[t]
+                if guidance is not None:
+                    x0_hat = (x - np.sqrt(1 - a_t) * eps) / np.sqrt(a_t)
+                    eps = eps - ddim_guidance_scale(float(a_t)) * weights * (targets - x0_hat) / np.sqrt(a_t)
                 a_prev = ac[ts[i + 1]] if i + 1 < len(ts) else np.float32(1.0)
                 x0 = np.clip((x - np.sqrt(1 - a_t) * eps) / np.sqrt(a_t), -1.0, 1.0)
                 eps = (x - np.sqrt(a_t) * x0) / np.sqrt(1 - a_t)
@@ -184,9 +228,11 @@ class _GraphRuntime(PolicyRuntime):
             for i in range(steps):
                 v = self._run("denoise_step", {"x_t": x.astype(self._float), "t": np.full(b, i * dt, self._float),
                                                "memory": memory}).astype(np.float32)
+                if guidance is not None:
+                    v = v + flow_guidance_scale(float(i * dt)) * weights * (targets - (x + (1 - i * dt) * v))
                 x = x + dt * v
             x = np.clip(x, -1.0, 1.0)
-        return x * self._half + self._center
+        return (x * self._half + self._center).astype(np.float32)
 
 
 class OnnxRuntime(_GraphRuntime):
