@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["vla_msgs", "vla_core", "vla_sim", "vla_teleop", "vla_inference", "vla_safety", "vla_bringup"]
+PACKAGES = ["vla_msgs", "vla_core", "vla_ros", "vla_sim", "vla_teleop", "vla_inference", "vla_safety", "vla_bringup"]
 
 
 def test_ruff_lint_and_docstrings():

@@ -16,5 +16,9 @@ setup(
     maintainer_email="vla-team@robotics-lab.org",
     description="VLA controller node: policy inference with action-buffer replanning.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["vla_controller = vla_inference.vla_controller_node:main"]},
+    entry_points={"console_scripts": [
+        "vla_controller = vla_inference.vla_controller_node:main",
+        "vla_policy = vla_inference.vla_policy_node:main",
+        "bench_control = vla_inference.bench_control:main",
+    ]},
 )

@@ -1,10 +1,12 @@
-"""With inference slower than the control period, vla_controller keeps publishing at its rate.
+"""With inference slower than the control period, the executor keeps commanding at its rate.
 
-The jitter numbers are printed (a benchmark: the target is p99 < 5 ms at 30 Hz on the 2-core CI
-machine); the assertions only require the rate to hold and inference to be truly slower.
+Three processes over real DDS: vla_policy (a real flow policy, slow by real computation),
+vla_controller (the executor), and this test (observations in, commands out). Only what cannot
+flake on a loaded 2-core machine is asserted: commands keep coming at several times the rate at
+which chunks arrive, they carry the policy's actions, and stale actions are skipped. Jitter is a
+benchmark (``ros2 run vla_inference bench_control``, README), not a test.
 """
 
-import json
 import subprocess
 import sys
 import time
@@ -14,90 +16,92 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-LISTENER = r"""
-import json, sys, time, rclpy
-from geometry_msgs.msg import TwistStamped
-rclpy.init()
-node = rclpy.create_node("timing_listener")
-stamps = []
-node.create_subscription(TwistStamped, "/vla/cmd_twist", lambda m: stamps.append(time.monotonic()), 100)
-end = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < end:
-    rclpy.spin_once(node, timeout_sec=0.01)
-print(json.dumps(stamps))
-"""
+RATE = 30.0
 
 
-class SlowRuntime:
-    """A real PolicyRuntime whose every inference takes at least ``delay`` seconds."""
+@pytest.fixture(scope="module")
+def slow_checkpoint(tmp_path_factory):
+    """A small flow policy for a 30 Hz robot whose 150 Euler steps make each chunk take several control periods."""
+    from vla_core.checkpoint import save_checkpoint
+    from vla_core.config import ExperimentConfig
+    from vla_core.policy import make_policy
+    from vla_core.spec import PolicySpec
 
-    def __init__(self, runtime, delay):
-        self.runtime, self.delay = runtime, delay
-        self.spec, self.backend = runtime.spec, f"{runtime.backend}+{delay * 1e3:.0f}ms"
-        self.calls = 0
-
-    def predict_chunk(self, obs):
-        start = time.monotonic()
-        out = self.runtime.predict_chunk(obs)
-        self.calls += 1
-        time.sleep(max(0.0, self.delay - (time.monotonic() - start)))
-        return out
+    spec = PolicySpec(cameras={"corner2": [64, 64, 3]}, proprio_names=["hand_x", "hand_y", "hand_z", "gripper_opening"],
+                      action_names=["dx", "dy", "dz", "gripper"], fps=RATE, robot="sawyer")
+    one, zero = np.ones(4, np.float32), np.zeros(4, np.float32)
+    stats = {"action_min": -one, "action_max": one, "action_mean": zero, "action_std": one,
+             "proprio_mean": zero, "proprio_std": one}
+    cfg = ExperimentConfig.load(None, ["--policy.head=flow", "--policy.flow.inference_steps=150", "--policy.fusion.dim=64",
+                                       "--policy.fusion.layers=1", "--policy.vision.channels=[16,32,32,32]"])
+    policy = make_policy(cfg.policy, spec, stats).eval()
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "slow_flow", policy, cfg)
 
 
-def test_control_rate_holds_while_inference_is_slow(tiny_checkpoint, ros_env, probe, monkeypatch):
-    from rclpy.executors import MultiThreadedExecutor
-    from rclpy.parameter import Parameter
+def node(module, name, params, env):
+    args = [sys.executable, "-m", module, "--ros-args", "-r", f"__node:={name}"]
+    for k, v in params.items():
+        args += ["-p", f"{k}:={v}"]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_commands_keep_coming_while_inference_is_slower_than_a_period(slow_checkpoint, ros_env, probe):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import TwistStamped
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import String
 
     from vla_core.image_codec import numpy_to_image_fields
-    from vla_core.runtime.backends import load_runtime
-    from vla_inference.vla_controller_node import VLAControllerNode
+    from vla_msgs.msg import ActionChunk
 
-    # threads=1: what vla_controller does by default (inference_threads), leaving a core to the control loop.
-    runtime = SlowRuntime(load_runtime(tiny_checkpoint, "torch", threads=1), delay=0.1)  # 3 control periods at 30 Hz
-    monkeypatch.setenv("ROS_DOMAIN_ID", ros_env["ROS_DOMAIN_ID"])
-    listener = subprocess.Popen([sys.executable, "-c", LISTENER, "8"], env=ros_env, stdout=subprocess.PIPE, text=True)
-    ctx = probe.context
-    node = VLAControllerNode(runtime=runtime, context=ctx,
-                             parameter_overrides=[Parameter("control_rate", value=30.0), Parameter("replan_interval", value=4)])
-    executor = MultiThreadedExecutor(num_threads=2, context=ctx)
-    executor.add_node(node)
-    import threading
-
-    spin = threading.Thread(target=executor.spin, daemon=True)
-    spin.start()
-    pub_img = probe.node.create_publisher(Image, "/camera/image_raw", 5)
+    probe.record(TwistStamped, "/vla/cmd_twist")
+    probe.record(ActionChunk, "/vla/action_chunk")
+    probe.record(DiagnosticArray, "/diagnostics")
+    policy = node("vla_inference.vla_policy_node", "vla_policy", {"checkpoint": slow_checkpoint, "nice": 0}, ros_env)
+    executor = node("vla_inference.vla_controller_node", "vla_controller",
+                    {"control_rate": RATE, "execute_steps": 3, "min_buffer": 2}, ros_env)
+    pub_img = probe.node.create_publisher(Image, "/corner2/image_raw", 5)
     pub_js = probe.node.create_publisher(JointState, "/joint_states", 5)
     pub_ins = probe.node.create_publisher(String, "/instruction", 5)
+    image = Image(**numpy_to_image_fields(np.zeros((64, 64, 3), np.uint8), "rgb8"))
     try:
-        image = Image(**numpy_to_image_fields(np.zeros((64, 64, 3), np.uint8), "rgb8"))
-        t_end = time.monotonic() + 7.5
+        assert probe.wait_for(lambda: pub_js.get_subscription_count() >= 2, 60)
+        t_end = time.monotonic() + 90
+        window = None
         while time.monotonic() < t_end:
+            image.header.stamp = probe.node.get_clock().now().to_msg()
             pub_img.publish(image)
-            pub_js.publish(JointState(name=list(runtime.spec.proprio_names), position=[0.0, 0.6, 0.2, 1.0]))
+            js = JointState(name=["hand_x", "hand_y", "hand_z", "gripper_opening"], position=[0.0, 0.6, 0.2, 1.0])
+            js.header.stamp = image.header.stamp
+            pub_js.publish(js)
             pub_ins.publish(String(data="open the drawer"))
-            time.sleep(0.02)
-        stamps = json.loads(listener.communicate(timeout=30)[0])
+            if window is None and len(probe.received["/vla/action_chunk"]) >= 2:
+                window = time.monotonic()  # chunks are flowing: measure from here
+                for topic in ("/vla/cmd_twist", "/vla/action_chunk"):
+                    probe.received[topic].clear()
+            if window is not None and time.monotonic() - window > 8.0:
+                break
+            time.sleep(1 / RATE)
+        assert window is not None, "no chunk arrived"
+        span = time.monotonic() - window
+        commands = probe.received["/vla/cmd_twist"]
+        chunks = [m for _, m in probe.received["/vla/action_chunk"]]
+        period = 1 / RATE
+        # The policy really is slower than a control period...
+        assert chunks and min(c.inference_latency for c in chunks) > period
+        # ... yet commands keep coming at several times the chunk rate (an executor that waited for
+        # inference could send at most one command per chunk) ...
+        assert len(commands) >= 0.5 * RATE * span and len(commands) >= 3 * len(chunks)
+        # ... they execute the policy's actions, not only holds ...
+        assert sum(1 for _, m in commands if m.twist.linear.x != 0.0) >= 0.25 * len(commands)
+        # ... and the actions that went stale during inference were skipped.
+        assert probe.wait_for(lambda: any(int(kv.value) > 0 for _, d in probe.received["/diagnostics"] for s in d.status
+                                          if s.name == "vla_controller" for kv in s.values
+                                          if kv.key == "stale_actions_skipped"), 5)
     finally:
-        executor.shutdown()
-        node.destroy_node()
-    ticks = np.diff(node.tick_times[30:])   # steady state: skip the first second
-    recv = np.diff(np.array(stamps[30:]))
-    assert runtime.calls >= 10 and min(node.core.latencies) >= 0.1  # inference really was slower than a tick
-    assert node.core.buffer.skipped_stale > 0  # latency compensation skipped what went stale
-    period = 1 / 30
-    rate = 1 / np.median(recv)
-    jitter_tick = np.abs(ticks - period) * 1e3
-    jitter_recv = np.abs(recv - period) * 1e3
-    print(f"\ncontrol loop at 30 Hz with 100 ms inference: {rate:.1f} Hz received; "
-          f"timer jitter p50 {np.percentile(jitter_tick, 50):.2f} ms p99 {np.percentile(jitter_tick, 99):.2f} ms; "
-          f"subscriber jitter p50 {np.percentile(jitter_recv, 50):.2f} ms p99 {np.percentile(jitter_recv, 99):.2f} ms")
-    # A loop that waited for inference could run at most 1 / (100 ms + 33 ms) = 7.5 Hz; require twice that.
-    # (The rate itself is a benchmark on a shared 2-core VM: measured 25-30 Hz here.)
-    assert 15.0 < rate < 33.0
-    span = stamps[-1] - stamps[30]
-    # rclpy timers do not replay missed periods, so a stall of the whole process loses ticks; on a
-    # busy 2-core CI machine allow some, but far fewer than the 2 in 3 a blocking design would lose.
-    assert span > 1.0 and len(stamps) - 30 >= 0.5 * 30 * span
-
+        for p in (executor, policy):
+            p.send_signal(2)
+        codes = [p.wait(timeout=30) for p in (executor, policy)]
+    logs = [p.stdout.read() for p in (executor, policy)]
+    assert codes == [0, 0], logs
+    assert not any("Traceback" in log for log in logs), logs

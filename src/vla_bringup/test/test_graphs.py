@@ -11,7 +11,7 @@ from vla_core.launch.graph import check_parameters_file, load_graph
 PKG = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["robot", "teleop"])
+@pytest.mark.parametrize("name", ["robot", "teleop", "policy"])
 def test_graphs_load_and_reference_real_parameter_files(name):
     graph = load_graph(str(PKG / "launch" / f"{name}.yaml"))
     assert graph.nodes
@@ -26,8 +26,18 @@ def test_robot_graph_keeps_the_controller_off_the_robot_topic():
     by_name = {n.name: n for n in graph.nodes}
     assert set(by_name["vla_controller"].remappings.values()) == {"/safety/in/cmd_twist", "/safety/in/gripper_cmd"}
     assert set(by_name["safety_monitor"].remappings.values()) == {"/robot/cmd_twist", "/robot/gripper_cmd"}
-    assert "-p" in by_name["vla_controller"].ros_args(graph.values)
-    assert "checkpoint:=/tmp/ckpt" in by_name["vla_controller"].ros_args(graph.values)
+    assert "checkpoint:=/tmp/ckpt" in by_name["vla_policy"].ros_args(graph.values)
+    assert not any("checkpoint" in a for a in by_name["vla_controller"].ros_args(graph.values))  # the executor has no model
+    assert [n.name for n in graph.active_nodes] == ["sim_robot", "vla_policy", "vla_controller", "safety_monitor"]
+
+
+def test_policy_can_run_elsewhere():
+    robot = load_graph(str(PKG / "launch" / "robot.yaml"), ["policy:=false", "sim:=False"])
+    assert [n.name for n in robot.active_nodes] == ["vla_controller", "safety_monitor"]
+    assert "vla_policy" not in robot.describe()
+    remote = load_graph(str(PKG / "launch" / "policy.yaml"), ["checkpoint:=/tmp/export", "backend:=tensorrt"])
+    assert [n.name for n in remote.active_nodes] == ["vla_policy"]
+    assert "backend:=tensorrt" in remote.active_nodes[0].ros_args(remote.values)
 
 
 def _graph(tmp_path, node_extra, params_text=None):
@@ -48,6 +58,7 @@ def _graph(tmp_path, node_extra, params_text=None):
     ({"arg_parameters": {"x": "undeclared"}}, None, "refers to undeclared argument 'undeclared'"),
     ({"colour": "red"}, None, "unknown key 'colour'"),
     ({"command": []}, None, "needs 'package' and 'executable', or 'command'"),
+    ({"if": "undeclared"}, None, "has 'if: undeclared', which is not a declared argument"),
 ])
 def test_bad_graphs(tmp_path, extra, params_text, words):
     with pytest.raises(ConfigError, match=words):

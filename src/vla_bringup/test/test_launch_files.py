@@ -19,7 +19,7 @@ def _load(path):
     return module
 
 
-@pytest.mark.parametrize("name", ["robot", "teleop"])
+@pytest.mark.parametrize("name", ["robot", "teleop", "policy"])
 def test_launch_description_has_every_graph_node(name):
     pytest.importorskip("launch_ros", reason="launch_ros is not installed (ros2 launch is unavailable here)")
     from launch_ros.actions import Node

@@ -63,7 +63,7 @@ def ensure_default_policy(progress: bool = True) -> Path:
 class DemoDriver:
     """An rclpy node that resets episodes, watches them end, and collects timing, safety and frames."""
 
-    def __init__(self):
+    def __init__(self, camera: str):
         import rclpy
         from geometry_msgs.msg import TwistStamped
         from rclpy.executors import SingleThreadedExecutor
@@ -91,7 +91,7 @@ class DemoDriver:
         self.node.create_subscription(Bool, "/episode/success", lambda m: setattr(self, "success", m.data), 10)
         self.node.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_cmd, 50)
         self.node.create_subscription(SafetyStatus, "/safety/status", lambda m: setattr(self, "status", m), 10)
-        self.node.create_subscription(Image, "/camera/image_raw", self._on_image, 5)
+        self.node.create_subscription(Image, f"/{camera}/image_raw", self._on_image, 5)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     launch = subprocess.Popen([sys.executable, "-m", "vla_core.cli", "launch", "robot", f"checkpoint:={ckpt}"],
                               stdout=log, stderr=subprocess.STDOUT)
     print(f"robot.launch (vla launch robot checkpoint:={ckpt}); node output in {out / 'nodes.log'}")
-    driver = DemoDriver()
+    spec = json.loads((ckpt / "spec.json").read_text())
+    driver = DemoDriver(camera=next(iter(spec["cameras"])))
     results = []
     try:
         for i, text in enumerate(args.instructions):

@@ -11,6 +11,7 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, Shutdown
+from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -28,16 +29,17 @@ def to_launch_description(graph: Graph) -> LaunchDescription:
                for a in graph.arguments.values()]
     for node in graph.nodes:
         on_exit = Shutdown(reason=f"required node {node.name} exited") if node.required else None
+        condition = IfCondition(LaunchConfiguration(node.condition)) if node.condition else None
         if node.command:
             actions.append(ExecuteProcess(cmd=node.command + node.arguments, name=node.name, output="screen",
-                                          on_exit=on_exit))
+                                          on_exit=on_exit, condition=condition))
             continue
         parameters = [str(p) for p in node.parameters]
         if node.arg_parameters:
             parameters.append({param: LaunchConfiguration(arg) for param, arg in node.arg_parameters.items()})
         actions.append(Node(package=node.package, executable=node.executable, name=node.name,
                             parameters=parameters, remappings=list(node.remappings.items()),
-                            arguments=node.arguments, output="screen", on_exit=on_exit))
+                            arguments=node.arguments, output="screen", on_exit=on_exit, condition=condition))
     return LaunchDescription(actions)
 
 

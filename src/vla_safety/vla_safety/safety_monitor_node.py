@@ -12,13 +12,8 @@ with each twist, so one filtered command leaves per controller tick. All logic i
 
 from __future__ import annotations
 
-import sys
-
-import rclpy
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Empty, Float64
@@ -26,6 +21,7 @@ from std_srvs.srv import Trigger
 
 from vla_core.params import ParameterError, declare_parameters, from_parameters, parameter_specs
 from vla_msgs.msg import SafetyStatus
+from vla_ros.runner import run_node
 from vla_safety.monitor import SafetyLimits, SafetyMonitor
 
 
@@ -117,22 +113,8 @@ class SafetyMonitorNode(Node):
 
 def main(args=None) -> int:
     """Entry point of the safety_monitor executable."""
-    rclpy.init(args=args)
-    try:
-        node = SafetyMonitorNode()
-    except (ParameterError, ParameterException) as exc:
-        print(f"safety_monitor: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SafetyMonitorNode, args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,7 +1,8 @@
 """sim_robot: a vla_core Task (Meta-World) run as a ROS robot.
 
 Publishes   /joint_states (sensor_msgs/JointState: the task's proprioception names and values),
-            /camera/image_raw (sensor_msgs/Image, rgb8) + /camera/camera_info at camera_rate,
+            /<camera>/image_raw (sensor_msgs/Image, rgb8) + /<camera>/camera_info at camera_rate, one
+            pair per camera of the task (named by the task's spec, e.g. /corner2/image_raw),
             /instruction (std_msgs/String, latched), /episode/success and /episode/done (std_msgs/Bool),
             /sim/task (std_msgs/String, latched) and /sim/state (std_msgs/Float64MultiArray: the
             simulator's full state, for scripted teleop only - the policy never subscribes to it),
@@ -17,15 +18,12 @@ A command older than command_timeout is treated as zero velocity (the gripper ke
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
 import rclpy
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from rosgraph_msgs.msg import Clock
@@ -37,6 +35,7 @@ from vla_core.errors import VLAError
 from vla_core.image_codec import numpy_to_image_fields
 from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_msgs.srv import ResetEpisode
+from vla_ros.runner import run_node
 
 
 @dataclass
@@ -53,7 +52,6 @@ class SimRobotConfig:
     max_steps: int = doc("episode length cap in control steps", default=400)
     command_timeout: float = doc("seconds (simulation time) after which a velocity command counts as zero", default=0.1)
     publish_clock: bool = doc("publish /clock with simulation time (for use_sim_time)", default=True)
-    frame_id: str = doc("frame of the camera images", default="camera")
 
     def __post_init__(self):
         if self.camera_size < 8:
@@ -79,8 +77,7 @@ class SimRobotNode(Node):
         self.tasks = {}
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.pub_joints = self.create_publisher(JointState, "/joint_states", 10)
-        self.pub_image = self.create_publisher(Image, "/camera/image_raw", 5)
-        self.pub_info = self.create_publisher(CameraInfo, "/camera/camera_info", 5)
+        self.pub_images: dict[str, tuple] = {}  # camera -> (image publisher, camera_info publisher), made per task
         self.pub_instruction = self.create_publisher(String, "/instruction", latched)
         self.pub_task = self.create_publisher(String, "/sim/task", latched)
         self.pub_state = self.create_publisher(Float64MultiArray, "/sim/state", 10)
@@ -109,6 +106,10 @@ class SimRobotNode(Node):
         except VLAError as exc:
             return False, str(exc)
         self.task = self.tasks[name]
+        for cam in self.task.spec.cameras:
+            if cam not in self.pub_images:
+                self.pub_images[cam] = (self.create_publisher(Image, f"/{cam}/image_raw", 5),
+                                        self.create_publisher(CameraInfo, f"/{cam}/camera_info", 5))
         self.instruction = instruction or self.suite.instructions(name)[0]
         self.seed = seed if seed >= 0 else getattr(self, "seed", -1) + 1
         self.obs = self.task.reset(self.seed, self.instruction)
@@ -173,35 +174,25 @@ class SimRobotNode(Node):
         self.pub_success.publish(Bool(data=self.success))
         self.pub_done.publish(Bool(data=self.done))
         if render_step:
-            image = next(iter(self.obs["images"].values()))
-            msg = Image(**numpy_to_image_fields(image, "rgb8"))
-            msg.header.stamp, msg.header.frame_id = stamp, self.cfg.frame_id
-            self.pub_image.publish(msg)
-            info = CameraInfo(height=msg.height, width=msg.width)
-            info.header = msg.header
-            self.pub_info.publish(info)
+            for cam, image in self.obs["images"].items():
+                pub_image, pub_info = self.pub_images[cam]
+                msg = Image(**numpy_to_image_fields(image, "rgb8"))
+                msg.header.stamp, msg.header.frame_id = stamp, cam
+                pub_image.publish(msg)
+                info = CameraInfo(height=msg.height, width=msg.width)
+                info.header = msg.header
+                pub_info.publish(info)
+
+    def close(self) -> None:
+        """Release the renderers (called by the node runner on shutdown)."""
+        for task in self.tasks.values():
+            task.close()
 
 
 def main(args=None) -> int:
     """Entry point of the sim_robot executable."""
-    rclpy.init(args=args)
-    try:
-        node = SimRobotNode()
-    except (ParameterError, ParameterException) as exc:
-        print(f"{exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        for task in node.tasks.values():
-            task.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimRobotNode, args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -16,7 +16,7 @@ class Clock:
 def feed(rec, clock, n):
     for i in range(n):
         clock.t += 0.1
-        rec.set_input("image", np.full((8, 8, 3), i, np.uint8))
+        rec.set_input("image/corner2", np.full((8, 8, 3), i, np.uint8))
         rec.set_input("proprio", np.array([i, 0.0]))
         rec.set_input("action", np.array([0.1 * i, 0, 0, 1.0]))
         rec.sample()

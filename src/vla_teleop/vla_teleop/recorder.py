@@ -31,12 +31,15 @@ class CollectorConfig:
     max_age: float = doc("seconds after which an input is too old to record", default=0.5)
     instruction: str = doc("instruction to use when none arrives on /instruction", default="")
     robot: str = doc("robot name stored in the episodes", default="")
-    camera: str = doc("camera name in the episode files", default="corner2")
+    cameras: list[str] = doc("cameras to record, by name: topics <camera>/image_raw, images/<camera> in the files",
+                             default_factory=lambda: ["corner2"])
     action_names: list[str] = doc("names of the recorded command dimensions", default_factory=lambda: ["dx", "dy", "dz", "gripper"])
 
     def __post_init__(self):
         if self.rate <= 0 or self.min_frames < 1 or self.max_age <= 0:
             raise ValueError("rate and max_age must be positive and min_frames >= 1")
+        if not self.cameras:
+            raise ValueError("cameras must name at least one camera")
 
 
 class EpisodeRecorder:
@@ -58,7 +61,7 @@ class EpisodeRecorder:
         return self.writer is not None
 
     def set_input(self, name: str, value) -> None:
-        """Latest ``image`` (H, W, 3), ``proprio`` (P,) or ``action`` (A,), time-stamped on arrival."""
+        """Latest ``image/<camera>`` (H, W, 3), ``proprio`` (P,) or ``action`` (A,), time-stamped on arrival."""
         self._inputs[name] = (self.clock(), value)
 
     def start(self) -> tuple[bool, str]:
@@ -76,9 +79,11 @@ class EpisodeRecorder:
         if not self.recording:
             return False
         now = self.clock()
-        if any(k not in self._inputs or now - self._inputs[k][0] > self.config.max_age for k in ("image", "proprio", "action")):
+        needed = [f"image/{c}" for c in self.config.cameras] + ["proprio", "action"]
+        if any(k not in self._inputs or now - self._inputs[k][0] > self.config.max_age for k in needed):
             return False
-        self.writer.add_frame({self.config.camera: self._inputs["image"][1]}, self._inputs["proprio"][1], self._inputs["action"][1])
+        self.writer.add_frame({c: self._inputs[f"image/{c}"][1] for c in self.config.cameras},
+                              self._inputs["proprio"][1], self._inputs["action"][1])
         return True
 
     def stop(self, success: bool) -> tuple[Path | None, str]:

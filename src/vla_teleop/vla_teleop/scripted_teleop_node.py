@@ -8,22 +8,19 @@ The expert reads /sim/state (the simulator's privileged state); the recorded pol
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from std_msgs.msg import Bool, Float64, Float64MultiArray, String
 from std_srvs.srv import SetBool, Trigger
 
-from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
+from vla_core.params import declare_parameters, doc, from_parameters, parameter_specs
 from vla_msgs.srv import ResetEpisode
+from vla_ros.runner import run_node
 
 
 @dataclass
@@ -125,25 +122,8 @@ class ScriptedTeleopNode(Node):
 
 def main(args=None) -> int:
     """Entry point of the scripted_teleop executable."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message="Constant")
-    rclpy.init(args=args)
-    try:
-        node = ScriptedTeleopNode()
-    except (ParameterError, ParameterException) as exc:
-        print(f"{exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(ScriptedTeleopNode, args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """teleop_collector: records teleoperated demonstrations with vla_core's EpisodeWriter.
 
-Subscribes  /camera/image_raw, /joint_states, /robot/cmd_twist + /robot/gripper_cmd (the commanded
+Subscribes  <camera>/image_raw for every camera in ``cameras``, /joint_states, /robot/cmd_twist + /robot/gripper_cmd (the commanded
             action, whatever the teleop source), /instruction (std_msgs/String), /joy (buttons)
 Services    ~/start (std_srvs/Trigger), ~/stop (std_srvs/SetBool: data = success), ~/discard (std_srvs/Trigger)
 Gamepad     buttons from joy_mapping.yaml: start, stop as success, stop as failure, discard
@@ -8,23 +8,19 @@ Gamepad     buttons from joy_mapping.yaml: start, stop as success, stop as failu
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-import rclpy
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile
 from sensor_msgs.msg import Image, JointState, Joy
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
 
 from vla_core.errors import VLAError
 from vla_core.image_codec import image_to_numpy, to_rgb
-from vla_core.params import ParameterError, declare_parameters, from_parameters, parameter_specs
+from vla_core.params import declare_parameters, from_parameters, parameter_specs
+from vla_ros.runner import run_node
+from vla_ros.topics import subscribe_latched_and_volatile
 from vla_teleop.recorder import CollectorConfig, EpisodeRecorder, JoyMapping
 
 
@@ -41,13 +37,12 @@ class TeleopCollectorNode(Node):
         self._buttons: list[int] = []
         self._twist = np.zeros(3)
         self._gripper = -1.0
-        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.create_subscription(Image, "/camera/image_raw", self._on_image, 5)
+        for cam in self.cfg.cameras:
+            self.create_subscription(Image, f"{cam}/image_raw", lambda msg, cam=cam: self._on_image(cam, msg), 5)
         self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
         self.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_twist, 10)
         self.create_subscription(Float64, "/robot/gripper_cmd", self._on_gripper, 10)
-        self.create_subscription(String, "/instruction", self._on_instruction, latched)
-        self.create_subscription(String, "/instruction", self._on_instruction, 10)  # volatile publishers too
+        subscribe_latched_and_volatile(self, String, "/instruction", self._on_instruction)
         self.create_subscription(Joy, "/joy", self._on_joy, 10)
         self.create_service(Trigger, "~/start", self._srv_start)
         self.create_service(SetBool, "~/stop", self._srv_stop)
@@ -55,9 +50,9 @@ class TeleopCollectorNode(Node):
         self.create_timer(1.0 / self.cfg.rate, self._on_timer)
         self.get_logger().info(f"recording to {self.cfg.out_dir} at {self.cfg.rate:g} Hz (services ~/start, ~/stop, ~/discard)")
 
-    def _on_image(self, msg):
+    def _on_image(self, cam, msg):
         try:
-            self.recorder.set_input("image", to_rgb(image_to_numpy(msg), msg.encoding))
+            self.recorder.set_input(f"image/{cam}", to_rgb(image_to_numpy(msg), msg.encoding))
         except VLAError as exc:
             self.get_logger().warning(f"dropping image: {exc}", throttle_duration_sec=5.0)
 
@@ -115,22 +110,8 @@ class TeleopCollectorNode(Node):
 
 def main(args=None) -> int:
     """Entry point of the teleop_collector executable."""
-    rclpy.init(args=args)
-    try:
-        node = TeleopCollectorNode()
-    except (ParameterError, ParameterException) as exc:
-        print(f"{exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(TeleopCollectorNode, args)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

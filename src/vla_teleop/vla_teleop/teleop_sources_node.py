@@ -13,21 +13,20 @@ from __future__ import annotations
 import select
 import sys
 import termios
+import threading
 import tty
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import Joy
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
 
 from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
+from vla_ros.runner import run_node
 from vla_teleop.recorder import KEY_HELP, JoyMapping, KeyboardTeleop
 
 
@@ -106,11 +105,17 @@ class JoyTeleopNode(_TeleopSource):
 
 
 class KeyboardTeleopNode(_TeleopSource):
-    """Keys in a raw terminal -> commands, recorder events and instructions."""
+    """Keys in a raw terminal -> commands, recorder events and instructions (keys are read in a thread)."""
 
     def __init__(self):
         super().__init__("keyboard_teleop")
+        if not sys.stdin.isatty():
+            raise ParameterError("keyboard_teleop needs a terminal (stdin is not a TTY)")
         self.keys = KeyboardTeleop(self.cfg.speed)
+        self.finished = False  # the node runner stops when this turns true ('q')
+        self._terminal = termios.tcgetattr(sys.stdin)
+        self._reader = threading.Thread(target=self._read_keys, name="keyboard", daemon=True)
+        self._reader.start()
 
     def ask_instruction(self) -> None:
         """Prompt for the instruction and publish it."""
@@ -130,55 +135,31 @@ class KeyboardTeleopNode(_TeleopSource):
             self.event(event)
         return True
 
-
-def _run(node_cls) -> int:
-    rclpy.init()
-    try:
-        node = node_cls()
-    except (ParameterError, ParameterException) as exc:
-        print(f"{exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    try:
-        if isinstance(node, KeyboardTeleopNode):
-            _keyboard_loop(node)
-        else:
-            rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
-
-def _keyboard_loop(node: KeyboardTeleopNode) -> None:
-    if not sys.stdin.isatty():
-        raise SystemExit("keyboard_teleop needs a terminal (stdin is not a TTY)")
-    print(KEY_HELP)
-    node.ask_instruction()
-    old = termios.tcgetattr(sys.stdin)
-    try:
+    def _read_keys(self) -> None:
+        print(KEY_HELP)
+        self.ask_instruction()
         tty.setcbreak(sys.stdin.fileno())
-        while rclpy.ok():
-            rclpy.spin_once(node, timeout_sec=0.0)
-            if select.select([sys.stdin], [], [], 0.02)[0]:
+        while not self.finished:
+            if select.select([sys.stdin], [], [], 0.05)[0]:
                 ch = sys.stdin.read(1)
                 if ch == "i":
-                    termios.tcsetattr(sys.stdin, termios.TCSADRAIN, old)
-                    node.ask_instruction()
+                    termios.tcsetattr(sys.stdin, termios.TCSADRAIN, self._terminal)
+                    self.ask_instruction()
                     tty.setcbreak(sys.stdin.fileno())
-                elif not node.handle(ch):
-                    break
-    finally:
-        termios.tcsetattr(sys.stdin, termios.TCSADRAIN, old)
+                elif not self.handle(ch):
+                    self.finished = True
+
+    def close(self) -> None:
+        """Give the terminal back as it was."""
+        self.finished = True
+        termios.tcsetattr(sys.stdin, termios.TCSADRAIN, self._terminal)
 
 
-def joy_main() -> int:
+def joy_main(args=None) -> int:
     """Entry point of joy_teleop."""
-    return _run(JoyTeleopNode)
+    return run_node(JoyTeleopNode, args)
 
 
-def keyboard_main() -> int:
+def keyboard_main(args=None) -> int:
     """Entry point of keyboard_teleop."""
-    return _run(KeyboardTeleopNode)
+    return run_node(KeyboardTeleopNode, args)

@@ -15,6 +15,7 @@ Graph file (YAML), e.g. ``vla_bringup/launch/robot.yaml``::
         remappings: {/cmd: /safety/cmd_in}
         arguments: []                   # extra command-line arguments
         required: true                  # if it exits, everything stops
+        if: local_policy                # optional: started only when this launch argument is true
 
 ``robot.launch.py`` turns this into ``launch_ros.actions.Node`` actions; ``vla launch`` hands it to
 :class:`~vla_core.launch.supervisor.Supervisor`.
@@ -54,6 +55,7 @@ class NodeSpec:
     remappings: dict[str, str] = field(default_factory=dict)
     arguments: list[str] = field(default_factory=list)
     required: bool = True
+    condition: str = ""          # launch argument that must be true for the node to start ("" = always)
 
     def ros_args(self, values: dict[str, str]) -> list[str]:
         """``--ros-args ...`` for this node given the launch argument ``values``."""
@@ -67,6 +69,14 @@ class NodeSpec:
         return out
 
 
+TRUE_VALUES = ("true", "1", "yes", "on")
+
+
+def is_true(value: str) -> bool:
+    """A launch argument's truth, as launch's IfCondition reads it."""
+    return value.strip().lower() in TRUE_VALUES
+
+
 @dataclass
 class Graph:
     """A resolved node graph: where it came from, its arguments and values, its nodes."""
@@ -76,6 +86,11 @@ class Graph:
     arguments: dict[str, LaunchArgument]
     values: dict[str, str]
     nodes: list[NodeSpec]
+
+    @property
+    def active_nodes(self) -> list[NodeSpec]:
+        """The nodes whose ``if`` condition holds for the argument values."""
+        return [n for n in self.nodes if not n.condition or is_true(self.values[n.condition])]
 
     def command(self, node: NodeSpec) -> list[str]:
         """Full command line of ``node`` (executable resolved through the ament prefixes)."""
@@ -88,7 +103,7 @@ class Graph:
         for a in self.arguments.values():
             lines.append(f"  {a.name} = {self.values[a.name]!r}   ({a.description or 'no description'})")
         lines.append("nodes:")
-        for n in self.nodes:
+        for n in self.active_nodes:
             try:
                 cmd = " ".join(self.command(n))
             except ConfigError as exc:
@@ -184,7 +199,8 @@ def load_graph(name: str, args: list[str] | None = None) -> Graph:
     if not isinstance(raw_nodes, list) or not raw_nodes:
         raise ConfigError(f"{where}: 'nodes' must be a non-empty list")
     nodes, names = [], set()
-    allowed = {"name", "package", "executable", "command", "parameters", "arg_parameters", "remappings", "arguments", "required"}
+    allowed = {"name", "package", "executable", "command", "parameters", "arg_parameters", "remappings", "arguments", "required",
+               "if"}
     for i, raw in enumerate(raw_nodes):
         if not isinstance(raw, dict) or "name" not in raw:
             raise ConfigError(f"{where}: node {i} must be a mapping with a 'name'")
@@ -205,6 +221,9 @@ def load_graph(name: str, args: list[str] | None = None) -> Graph:
         for param, arg in arg_params.items():
             if arg not in arguments:
                 raise ConfigError(f"{where}: node '{raw['name']}' parameter '{param}' refers to undeclared argument '{arg}'")
+        condition = str(raw.get("if", ""))
+        if condition and condition not in arguments:
+            raise ConfigError(f"{where}: node '{raw['name']}' has 'if: {condition}', which is not a declared argument")
         command = raw.get("command") or []
         if isinstance(command, str):
             command = command.split()
@@ -214,5 +233,6 @@ def load_graph(name: str, args: list[str] | None = None) -> Graph:
             arg_parameters=arg_params,
             remappings={str(k): str(v) for k, v in (raw.get("remappings") or {}).items()},
             arguments=[str(a) for a in raw.get("arguments") or []], required=bool(raw.get("required", True)),
+            condition=condition,
         ))
     return Graph(path, str(data.get("description", "")), arguments, values, nodes)

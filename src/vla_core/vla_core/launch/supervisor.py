@@ -84,10 +84,10 @@ class Supervisor:
             signal.signal(s, on_signal)
         code = 0
         try:
-            for i, node in enumerate(self.graph.nodes):
+            for i, node in enumerate(self.graph.active_nodes):
                 self._start(i, node)
             while not self._stop.is_set():
-                for node in self.graph.nodes:
+                for node in self.graph.active_nodes:
                     rc = self.procs[node.name].poll()
                     if rc is None:
                         continue
