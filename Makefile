@@ -21,7 +21,7 @@ bench: setup      ## latency / throughput of every head (JSON)
 
 lock:             ## re-resolve requirements/*.in and rewrite requirements/constraints.txt
 	@rm -rf /tmp/vla-lock && python3 -m venv /tmp/vla-lock && /tmp/vla-lock/bin/pip install -q \
-	  -r requirements/core.in -r requirements/dev.in -r requirements/ros-jazzy.in && \
+	  -r requirements/core.in -r requirements/dev.in -r requirements/ros-jazzy.in -r requirements/ros-launch.in && \
 	  { echo "# Exact versions of every Python dependency (pip constraints). Regenerate with: make lock"; \
 	    /tmp/vla-lock/bin/pip freeze | sed -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/'; } > requirements/constraints.txt
 

@@ -43,6 +43,26 @@ if [ "$(cat "$VENV/.pip-stamp" 2>/dev/null)" != "$PIP_STAMP" ]; then
   echo "$PIP_STAMP" > "$VENV/.pip-stamp"
 fi
 
+# The real ROS 2 launch tools (ros2 launch, launch_testing) have no wheel on the registries reachable here;
+# the team ships them in ../shared/ros2-launch/wheels (VLA_LAUNCH_WHEELS overrides). Installed when present,
+# so the launch tests run for real; where neither they nor a ROS install exist, those tests skip.
+LAUNCH_WHEELS=${VLA_LAUNCH_WHEELS:-$ROOT/../shared/ros2-launch/wheels}
+if [ "$MODE" = wheels ] && compgen -G "$LAUNCH_WHEELS/*.whl" >/dev/null; then
+  LAUNCH_STAMP=$( (ls "$LAUNCH_WHEELS"/*.whl | xargs -n1 basename; cat requirements/ros-launch.in requirements/constraints.txt) \
+    | sha256sum | cut -c1-16)
+  if [ "$(cat "$VENV/.launch-stamp" 2>/dev/null)" != "$LAUNCH_STAMP" ]; then
+    log "installing the ROS 2 launch tools from $LAUNCH_WHEELS"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "$LAUNCH_WHEELS"/*.whl \
+      2> >(grep -v '^WARNING: Location .* is ignored' >&2)
+    # pip then reports launch-ros's missing 'ament-index-python': the ros-jazzy-ament-index-python wheel provides
+    # that module under another distribution name, so the message is noise.
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements/ros-launch.in \
+      -c requirements/constraints.txt 2> >(grep -v -e '^WARNING: Location .* is ignored' -e 'dependency resolver does not' \
+      -e 'requires ament-index-python' >&2)
+    echo "$LAUNCH_STAMP" > "$VENV/.launch-stamp"
+  fi
+fi
+
 if [ "$MODE" = wheels ]; then
   # Trap 1 of ENVIRONMENT.md: the wheels' CMake files name the build machine's Python and numpy
   # include directories. Point them at this interpreter's (idempotent; no root needed).

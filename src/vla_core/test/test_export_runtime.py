@@ -141,3 +141,41 @@ def test_tensorrt_build_commands(exported, capsys):
     step = next(line for line in lines if "denoise_step.onnx" in line)
     assert "x_t:1x8x4" in step and "t:1," in step and "memory:1x" in step
     assert main([str(flow_dir / "nope")]) == 2
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("head", ["diffusion", "flow"])
+def test_real_time_chunking_guidance_pulls_the_chunk_onto_the_plan(exported, head, backend):
+    from vla_core.runtime.scheduler import guidance_for
+
+    heads, eps = exported
+    ckpt, onnx_dir = heads[head]
+    rt = load_runtime(ckpt if backend == "torch" else onnx_dir, backend)
+    assert rt.supports_guidance
+    obs = _obs(eps, b=1)
+    noise = np.random.default_rng(3).standard_normal((1, rt.horizon, 4)).astype(np.float32)
+    free = rt.predict_chunk(obs, noise)[0]
+    # A plan unlike anything the untrained policy would produce; 2 frozen steps, the rest decays.
+    stats = load_runtime(ckpt, "torch").policy.normalizer.stats()
+    lo, hi = stats["action_min"], stats["action_max"]
+    plan = np.tile(lo + 0.8 * (hi - lo), (rt.horizon, 1)).astype(np.float32)
+    targets, weights = guidance_for(plan, frozen=2, offset=0, horizon=rt.horizon)
+    guided = rt.predict_chunk(obs, noise, guidance=(targets, weights))[0]
+    err_free, err_guided = np.abs(free - plan).mean(1), np.abs(guided - plan).mean(1)
+    # The frozen steps come out much closer to the plan; steps with no weight are left alone (nearly).
+    assert (err_guided[:2] < 0.5 * err_free[:2]).all(), (err_guided[:2], err_free[:2])
+    assert err_guided[weights > 0].mean() < err_free[weights > 0].mean()
+    assert rt.predict_chunk(obs, noise, guidance=None)[0] == pytest.approx(free, abs=1e-5)
+
+
+def test_guidance_is_ignored_by_deterministic_heads_and_checked(exported):
+    heads, eps = exported
+    rt = load_runtime(heads["regression"][0], "torch")
+    obs = _obs(eps, b=1)
+    plan = np.zeros((rt.horizon, 4), np.float32)
+    assert not rt.supports_guidance
+    np.testing.assert_array_equal(rt.predict_chunk(obs, guidance=(plan, np.ones(rt.horizon, np.float32))),
+                                  rt.predict_chunk(obs))
+    flow = load_runtime(heads["flow"][0], "torch")
+    with pytest.raises(VLAError, match="guidance must be targets"):
+        flow.predict_chunk(obs, guidance=(plan[:3], np.ones(3, np.float32)))

@@ -24,12 +24,15 @@ def run(scheduler, predict, ticks, delay=0):
     """Drive the scheduler like vla eval: request, deliver after ``delay`` ticks, pop. None = hold."""
     out, in_flight = [], None
     for t in range(ticks):
-        if in_flight is None and scheduler.wants_chunk(t):
-            scheduler.request(t, frozen=delay)
-            in_flight = (t + delay, predict(), t)
         if in_flight is not None and t >= in_flight[0]:
             scheduler.insert(in_flight[1], in_flight[2], t)
             in_flight = None
+        if in_flight is None and scheduler.wants_chunk(t):
+            scheduler.request(t, frozen=delay)
+            in_flight = (t + delay, predict(), t)
+            if delay == 0:
+                scheduler.insert(in_flight[1], t, t)
+                in_flight = None
         a = scheduler.pop(t)
         out.append(None if a is None else float(a[0]))
     return out

@@ -172,16 +172,20 @@ def run_rollout(job: EvalJob) -> dict:
         if job.video:
             frames.append(next(iter(obs["images"].values())))
         if scheduler is not None:
+            # The robot's order: a chunk that has arrived is in the plan before the tick asks for the next one.
+            if in_flight is not None and tick >= in_flight[0]:
+                scheduler.insert(in_flight[1], in_flight[2], tick)
+                in_flight = None
             if in_flight is None and scheduler.wants_chunk(tick):
                 request = scheduler.request(tick, frozen=delay)
                 guidance = guidance_for(request.prefix, request.frozen, 0, policy.horizon) if len(request.prefix) else None
                 t0 = time.perf_counter()
                 chunk = policy.predict_chunk(_batch(policy, obs), guidance=guidance)[0]
                 latencies.append(time.perf_counter() - t0)
-                in_flight = (tick + delay, chunk, tick)   # computed now from this observation, delivered d ticks later
-            if in_flight is not None and tick >= in_flight[0]:
-                scheduler.insert(in_flight[1], in_flight[2], tick)
-                in_flight = None
+                if delay == 0:
+                    scheduler.insert(chunk, tick, tick)
+                else:  # computed now from this observation, delivered d ticks later
+                    in_flight = (tick + delay, chunk, tick)
             action = scheduler.pop(tick)
             if action is None:
                 action = task.hold_action(last)

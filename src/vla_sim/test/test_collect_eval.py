@@ -36,26 +36,57 @@ def test_collect_writes_loadable_episodes_and_resumes(collected, capsys):
     assert (collected / "reach-v3__00001.h5").is_file()
 
 
-def test_eval_end_to_end_on_a_tiny_checkpoint(collected, tmp_path):
+def eval_cli(*args):
+    return subprocess.run([sys.executable, "-m", "vla_core.cli", "eval", "--tasks", "reach-v3", "--workers", "1",
+                           "--no-progress", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_eval_runs_the_robot_scheduler_with_inference_delay_and_resumes(collected, tmp_path):
     run = tmp_path / "run"
     assert main(["train", f"--data.path={collected}", f"--train.output_dir={run}", "--train.steps=3",
                  "--train.batch_size=4", "--policy.horizon=8", "--policy.n_action_steps=4", "--policy.fusion.dim=32",
                  "--policy.fusion.layers=1", "--policy.vision.channels=[8,16,16,16]", "--data.val_fraction=0.0",
                  "--train.tensorboard=false", "--no-progress"]) == 0
     out = tmp_path / "eval"
-    r = subprocess.run([sys.executable, "-m", "vla_core.cli", "eval", "--checkpoint", str(run / "last"),
-                        "--tasks", "reach-v3", "--episodes-per-task", "2", "--heldout-episodes-per-task", "1",
-                        "--max-steps", "15", "--workers", "1", "--modes", "receding,ensemble",
-                        "--baselines", "expert,zero", "--out", str(out), "--no-progress"],
-                       capture_output=True, text=True, timeout=600)
+    args = ["--checkpoint", str(run / "last"), "--episodes-per-task", "2", "--heldout-episodes-per-task", "1",
+            "--max-steps", "24", "--modes", "sync,blend", "--delay-ms", "0,50", "--baselines", "", "--out", str(out)]
+    r = eval_cli(*args)
     assert r.returncode == 0, r.stderr[-2000:]
-    results = json.loads((out / "results.json").read_text())
-    agents = results["agents"]
-    assert set(agents) == {"policy:receding", "policy:ensemble", "expert", "zero"}
-    assert agents["policy:receding"]["heldout_episodes"] == 1
-    assert agents["policy:receding"]["latency_ms"]["calls"] > 0
-    assert agents["zero"]["average_success"] == 0.0
+    agents = json.loads((out / "results.json").read_text())["agents"]
+    assert set(agents) == {"policy:sync", "policy:blend", "policy:sync@50ms", "policy:blend@50ms"}
+    assert agents["policy:sync"]["heldout_episodes"] == 1 and agents["policy:sync"]["latency_ms"]["calls"] > 0
+    # 50 ms at 80 Hz: a chunk arrives 4 ticks after its request.
+    assert agents["policy:sync@50ms"]["delay_ticks"] == 4 and agents["policy:sync"]["delay_ticks"] == 0
+    # Synchronous execution holds the robot during every inference (24 steps, 4 actions per chunk: 3 chunks x 4
+    # ticks); asynchronous execution holds only while the very first chunk is computed.
+    assert agents["policy:sync@50ms"]["holds_per_episode"] == 12.0
+    assert agents["policy:blend@50ms"]["holds_per_episode"] == 4.0
+    assert agents["policy:sync"]["holds_per_episode"] == 0.0 == agents["policy:blend"]["holds_per_episode"]
     report = (out / "report.md").read_text()
-    assert "| reach-v3 |" in report and "held-out phrasings" in report
+    assert "| reach-v3 |" in report and "held-out phrasings" in report and "| policy:blend@50ms | 4 |" in report
     assert (out / "success.png").stat().st_size > 1000
-    assert list((out / "videos").glob("reach-v3__*.gif"))
+    assert list((out / "videos").glob("reach-v3__policy_sync.gif"))
+
+    # Interrupted evaluations resume: drop two finished episodes, and only those run again.
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 9  # 4 agents x 2 episodes + 1 held-out
+    (out / "results.jsonl").write_text("\n".join(lines[:-2]) + "\n")
+    r = eval_cli(*args)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert len((out / "results.jsonl").read_text().splitlines()) == 9
+    r = eval_cli(*[a if a != str(run / "last") else str(run / "best") for a in args])
+    assert r.returncode == 2 and "holds results of another evaluation (checkpoint differ" in r.stderr
+
+
+def test_eval_baselines_report_the_expert_with_wilson_intervals(tmp_path):
+    from vla_core.evaluation import wilson_interval
+
+    out = tmp_path / "baselines"
+    r = eval_cli("--episodes-per-task", "3", "--max-steps", "150", "--baselines", "expert,zero", "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    agents = json.loads((out / "results.json").read_text())["agents"]
+    expert, zero = agents["expert"]["tasks"]["reach-v3"], agents["zero"]["tasks"]["reach-v3"]
+    assert expert["success"] == 1.0 and zero["success"] == 0.0  # the scripted expert reaches; standing still does not
+    assert expert["ci95"] == pytest.approx(list(wilson_interval(3, 3))) and zero["ci95"] == pytest.approx(list(wilson_interval(0, 3)))
+    assert 0.4 < wilson_interval(3, 3)[0] < 0.5  # 3 of 3: the interval is wide, as it should be
+    assert agents["expert"]["tasks"]["reach-v3"]["mean_length"] < 150
