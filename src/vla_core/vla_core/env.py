@@ -6,6 +6,8 @@ A :class:`Task` is one robot scene with a language goal::
     obs, success, done = task.step(action)  # action (A,) in the robot's command units
     task.expert_action()                    # scripted expert's next action, where the suite has one
     task.hold_action(last_action)           # what keeps the robot still (no planned action due)
+    task.observe()                          # the current observation, cameras rendered now
+    task.render_view(size)                  # a picture for people (videos), not a policy input
 
 Suites are registered by name and imported lazily (``metaworld-mt10`` lives in ``vla_sim``), so
 ``vla_core`` stays free of simulator imports until a suite is asked for.
@@ -58,6 +60,18 @@ class Task(ABC):
         ``render=False`` skips the camera (the observation repeats the last frame): for callers that
         publish images at a lower rate than the control rate.
         """
+
+    def observe(self) -> dict:
+        """The observation of the current state with its cameras rendered now.
+
+        ``step(action, render=False)`` skips rendering (its observation repeats the last frame); callers
+        that look at images only now and then (a chunked policy) step without rendering and call this.
+        """
+        raise NotImplementedError
+
+    def render_view(self, size: int = 256) -> np.ndarray | None:
+        """A picture of the scene for people (videos) from a viewer camera, or None where there is none."""
+        return None
 
     def expert_action(self) -> np.ndarray:
         """The scripted expert's action for the current state."""

@@ -32,6 +32,8 @@ from vla_core.env import make_suite
 from vla_core.errors import ConfigError
 
 EVAL_SEED_BASE = 100_000
+VIDEO_SIZE = 256   # pixels of the viewer camera in videos (the policy's camera is never upscaled)
+VIDEO_EVERY = 4    # a video frame every 4 control ticks: 20 frames/s at Meta-World's 80 Hz
 
 
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -155,7 +157,7 @@ def run_rollout(job: EvalJob) -> dict:
     size = next(iter(policy.spec.cameras.values()))[0] if policy is not None else 64
     task = _task(job.task, size)
     obs = task.reset(job.seed, job.instruction)
-    latencies, frames = [], []
+    latencies, frames = [], []  # frames: the viewer camera, for the video
     scheduler, delay, in_flight = None, 0, None
     if job.agent.startswith("policy:"):
         policy.spec.check_compatible(task.spec, f"task {job.task}")
@@ -169,14 +171,15 @@ def run_rollout(job: EvalJob) -> dict:
     success, steps, last = False, 0, None
     for steps in range(1, task.max_steps + 1):  # noqa: B007 - steps is the episode length afterwards
         tick = steps - 1
-        if job.video:
-            frames.append(next(iter(obs["images"].values())))
+        if job.video and tick % VIDEO_EVERY == 0:
+            frames.append(task.render_view(VIDEO_SIZE))
         if scheduler is not None:
             # The robot's order: a chunk that has arrived is in the plan before the tick asks for the next one.
             if in_flight is not None and tick >= in_flight[0]:
                 scheduler.insert(in_flight[1], in_flight[2], tick)
                 in_flight = None
             if in_flight is None and scheduler.wants_chunk(tick):
+                obs = task.observe()  # the only ticks whose camera image anyone looks at
                 request = scheduler.request(tick, frozen=delay)
                 guidance = guidance_for(request.prefix, request.frozen, 0, policy.horizon) if len(request.prefix) else None
                 t0 = time.perf_counter()
@@ -194,7 +197,7 @@ def run_rollout(job: EvalJob) -> dict:
         else:
             action = np.zeros(len(task.spec.action_names), np.float32)
         last = np.asarray(action, np.float32)
-        result = task.step(last)
+        result = task.step(last, render=False)
         obs = result.observation
         if result.success:
             success = True
@@ -204,6 +207,7 @@ def run_rollout(job: EvalJob) -> dict:
            "success": success, "length": steps, "latencies": latencies, "delay_ticks": delay,
            "holds": scheduler.holds if scheduler is not None else 0, "key": job.key}
     out["frames"] = frames if job.video else None
+    out["video_fps"] = task.spec.fps / VIDEO_EVERY
     return out
 
 
@@ -257,14 +261,13 @@ def summarize(results: list[dict], tasks: list[str]) -> dict:
     return out
 
 
-def save_video(out: Path, result: dict) -> str:
-    """Write a rollout's frames as a GIF under ``out/videos``; returns its path relative to ``out``."""
-    import imageio.v2 as imageio
+def save_video(out: Path, result: dict, fps: float) -> str:
+    """Write a rollout's viewer frames as an annotated GIF under ``out/videos``; returns its path relative to ``out``."""
+    from vla_core.video import save_rollout_gif
 
     name = f"{result['task']}__{result['agent'].replace(':', '_').replace('@', '_')}.gif"
-    (out / "videos").mkdir(parents=True, exist_ok=True)
-    frames = [np.kron(f, np.ones((3, 3, 1), np.uint8)) for f in result["frames"][::2]]  # 3x larger, 40 fps
-    imageio.mimsave(out / "videos" / name, frames, duration=0.025, loop=0)
+    save_rollout_gif(out / "videos" / name, result["frames"], result["instruction"], result["success"], fps=fps,
+                     label=result["agent"])
     return f"videos/{name}"
 
 
@@ -392,9 +395,9 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     try:
         with open(out / "results.jsonl", "a") as stream:
             for r in it:
-                frames = r.pop("frames")
+                frames, fps = r.pop("frames"), r.pop("video_fps")
                 if frames:
-                    r["video"] = save_video(out, r | {"frames": frames})
+                    r["video"] = save_video(out, r | {"frames": frames}, fps=fps)
                 stream.write(json.dumps(r) + "\n")
                 stream.flush()
                 done[r["key"]] = r

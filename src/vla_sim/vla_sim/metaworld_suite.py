@@ -16,7 +16,7 @@ import numpy as np
 from vla_core.env import StepResult, Suite, Task
 from vla_core.errors import VLAError
 from vla_core.spec import PolicySpec
-from vla_sim.rendering import ensure_offscreen_gl
+from vla_sim.rendering import SceneRenderer, ensure_offscreen_gl
 
 MT10_TASKS = [
     "reach-v3", "push-v3", "pick-place-v3", "door-open-v3", "drawer-open-v3",
@@ -49,6 +49,7 @@ INSTRUCTIONS = {
 }
 
 CAMERA = "corner2"
+VIEW_CAMERA = "corner4"  # the scene for people (videos): the whole table, arm and goal marker
 FPS = 80.0
 ACTION_NAMES = ["dx", "dy", "dz", "gripper"]
 PROPRIO_NAMES = ["hand_x", "hand_y", "hand_z", "gripper_opening"]
@@ -75,8 +76,7 @@ class MetaWorldTask(Task):
         self.max_steps = max_steps
         self.camera = camera
         benchmark = metaworld.MT1(name, seed=0)
-        self.env = benchmark.train_classes[name](render_mode="rgb_array", camera_name=camera,
-                                                 width=image_size, height=image_size)
+        self.env = benchmark.train_classes[name]()
         self.env.set_task(benchmark.train_tasks[0])
         # Draw object / goal positions from the reset seed instead of the fixed task vector.
         self.env._freeze_rand_vec = False
@@ -84,6 +84,9 @@ class MetaWorldTask(Task):
         # Shadows and reflections off: software rendering on 2 cores is the collection bottleneck.
         self.env.model.light_castshadow[:] = 0
         self.env.model.mat_reflectance[:] = 0
+        # Meta-World's corner cameras are mounted upside down: SceneRenderer turns them right side up.
+        self._renderer = SceneRenderer(self.env.model, camera, image_size, flip=True) if render else None
+        self._viewer: SceneRenderer | None = None
         self.env.max_path_length = 10_000  # episode length is ours to cap (max_steps)
         self.expert = _expert_class(name)()
         self.spec = PolicySpec(cameras={camera: [image_size, image_size, 3]}, proprio_names=list(PROPRIO_NAMES),
@@ -92,15 +95,26 @@ class MetaWorldTask(Task):
         self._state = None
         self._instruction = INSTRUCTIONS[name][0][0]
         self._steps = 0
-        self._render = render  # False: observations carry no images (expert checks, physics-only tests)
         self._last_image = np.zeros((image_size, image_size, 3), np.uint8)
 
     def _observation(self, render: bool = True) -> dict:
-        if render and self._render:
-            # MuJoCo's off-screen buffer comes out upside down: flip once, here.
-            self._last_image = np.ascontiguousarray(self.env.render()[::-1])
+        if render and self._renderer is not None:  # render=False at construction: no images at all
+            self._last_image = self._renderer.render(self.env.data)
         return {"images": {self.camera: self._last_image}, "proprio": self._state[:4].astype(np.float32).copy(),
                 "instruction": self._instruction}
+
+    def observe(self) -> dict:
+        """The observation of the current state, its camera rendered now."""
+        return self._observation(render=True)
+
+    def render_view(self, size: int = 256) -> np.ndarray:
+        """The scene from the viewer camera, anti-aliased, for videos (never a policy input)."""
+        if self._viewer is None or self._viewer_size != size:
+            if self._viewer is not None:
+                self._viewer.close()
+            self._viewer = SceneRenderer(self.env.model, VIEW_CAMERA, size, samples=4, flip=True)
+            self._viewer_size = size
+        return self._viewer.render(self.env.data)
 
     @property
     def state_vector(self) -> np.ndarray:
@@ -118,9 +132,9 @@ class MetaWorldTask(Task):
 
     def step(self, action: np.ndarray, render: bool = True) -> StepResult:
         """One 12.5 ms control step."""
-        a = np.clip(np.asarray(action, dtype=np.float32).reshape(-1), -1.0, 1.0)
-        if not np.isfinite(a).all():
-            a = np.zeros(4, np.float32)
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        # Checked before clipping: clip would turn inf into a full-speed command.
+        a = np.clip(a, -1.0, 1.0).astype(np.float32) if np.isfinite(a).all() else np.zeros(4, np.float32)
         self._state, _, terminated, truncated, info = self.env.step(a)
         self._steps += 1
         success = bool(info.get("success", 0.0) > 0.5)
@@ -137,11 +151,11 @@ class MetaWorldTask(Task):
         return np.array([0.0, 0.0, 0.0, grip], np.float32)
 
     def close(self) -> None:
-        """Close the renderer explicitly (avoids EGL noise at interpreter exit)."""
-        try:
-            self.env.close()
-        except Exception:  # noqa: BLE001 - best effort at shutdown
-            pass
+        """Close the renderers explicitly (avoids EGL noise at interpreter exit)."""
+        for r in (self._renderer, self._viewer):
+            if r is not None:
+                r.close()
+        self._renderer = self._viewer = None
 
 
 class MetaWorldMT10(Suite):
