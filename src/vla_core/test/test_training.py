@@ -100,3 +100,27 @@ def test_wandb_without_the_package_is_a_clear_error(tiny_config):
         pytest.skip("wandb is installed here")
     with pytest.raises(ConfigError, match="wandb is not installed"):
         Trainer(tiny_config("regression", "--train.wandb=true"), progress=False)
+
+
+def test_parameter_ema_averages_trainable_parameters_only():
+    from vla_core.training.ema import ParameterEMA
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    model[0].requires_grad_(False)  # frozen: never averaged, never copied
+    ema = ParameterEMA(model, decay=0.75)
+    assert ema.names == ["1.weight", "1.bias"]
+    with torch.no_grad():
+        model[1].weight.fill_(1.0)
+    ema.update(model)  # the first update copies
+    with torch.no_grad():
+        model[1].weight.fill_(5.0)
+        model[0].weight.fill_(9.0)
+    ema.update(model)
+    frozen_before = model[0].weight.clone()
+    with ema.applied(model) as averaged:
+        torch.testing.assert_close(averaged[1].weight, torch.full((1, 2), 0.75 * 1.0 + 0.25 * 5.0))
+        torch.testing.assert_close(averaged[0].weight, frozen_before)  # untouched
+    torch.testing.assert_close(model[1].weight, torch.full((1, 2), 5.0))  # live weights restored
+    other = ParameterEMA(model, decay=0.75)
+    other.load_state_dict(ema.state_dict())
+    assert other.updates == 2 and torch.equal(other.shadow[0], ema.shadow[0])

@@ -36,7 +36,7 @@ def cmd_collect(args) -> int:
 
     summary = collect(args.suite, args.out, args.episodes_per_task, _csv(args.tasks), workers=args.workers,
                       image_size=args.image_size, max_steps=args.max_steps, seed_offset=args.seed_offset,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, camera=args.camera or None)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", default="", help="comma-separated subset of the suite's tasks")
     p.add_argument("--workers", type=int, default=2, help="parallel simulator processes")
     p.add_argument("--image-size", type=int, default=64, help="camera resolution in pixels (square)")
+    p.add_argument("--camera", default="", help="the suite's camera to record (default: the suite's default)")
     p.add_argument("--max-steps", type=int, default=200, help="episode cap in control steps")
     p.add_argument("--seed-offset", type=int, default=0, help="first seed (evaluation uses seeds from 100000)")
     p.add_argument("--no-progress", action="store_true")

@@ -27,6 +27,7 @@ class CollectJob:
     image_size: int
     max_steps: int
     extra_steps: int
+    camera: str | None = None   # None: the suite's default camera
 
 
 def episode_path(out: Path, task: str, seed: int) -> Path:
@@ -49,9 +50,10 @@ def _worker_init() -> None:
 def run_job(job: CollectJob) -> tuple[str, int, bool, int]:
     """Record one expert episode; returns (task, seed, success, frames)."""
     suite = make_suite(job.suite)
-    key = (job.suite, job.task, job.image_size, job.max_steps)
+    key = (job.suite, job.task, job.image_size, job.max_steps, job.camera)
     if key not in _TASKS:
-        _TASKS[key] = suite.make_task(job.task, image_size=job.image_size, max_steps=job.max_steps)
+        kwargs = {"camera": job.camera} if job.camera else {}
+        _TASKS[key] = suite.make_task(job.task, image_size=job.image_size, max_steps=job.max_steps, **kwargs)
     task = _TASKS[key]
     phrasings = suite.instructions(job.task, "train")
     instruction = phrasings[job.seed % len(phrasings)]
@@ -78,7 +80,7 @@ def run_job(job: CollectJob) -> tuple[str, int, bool, int]:
 
 def collect(suite_name: str, out: str | Path, episodes_per_task: int, tasks: list[str] | None = None, workers: int = 2,
             image_size: int = 64, max_steps: int = 200, seed_offset: int = 0, extra_steps: int = 5,
-            progress: bool = True) -> dict:
+            progress: bool = True, camera: str | None = None) -> dict:
     """Collect missing episodes; returns counts and per-task expert success."""
     from tqdm import tqdm
 
@@ -91,7 +93,7 @@ def collect(suite_name: str, out: str | Path, episodes_per_task: int, tasks: lis
             raise VLAError(f"unknown task '{t}' in suite {suite_name}; expected one of {', '.join(suite.task_names)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [CollectJob(suite_name, t, s, str(episode_path(out, t, s)), image_size, max_steps, extra_steps)
+    jobs = [CollectJob(suite_name, t, s, str(episode_path(out, t, s)), image_size, max_steps, extra_steps, camera)
             for t in tasks for s in range(seed_offset, seed_offset + episodes_per_task)]
     todo = [j for j in jobs if not Path(j.path).exists()]
     stats = {t: [0, 0] for t in tasks}

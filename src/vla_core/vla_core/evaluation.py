@@ -126,10 +126,12 @@ def _init_worker(cfg: EvalConfig) -> None:
         _STATE["policy"] = load_runtime(cfg.checkpoint, cfg.backend)
 
 
-def _task(name: str, image_size: int):
-    key = (name, image_size)
+def _task(name: str, image_size: int, camera: str | None):
+    key = (name, image_size, camera)
     if key not in _STATE["tasks"]:
-        _STATE["tasks"][key] = _STATE["suite"].make_task(name, image_size=image_size, max_steps=_STATE["cfg"].max_steps)
+        kwargs = {"camera": camera} if camera else {}
+        _STATE["tasks"][key] = _STATE["suite"].make_task(name, image_size=image_size, max_steps=_STATE["cfg"].max_steps,
+                                                         **kwargs)
     return _STATE["tasks"][key]
 
 
@@ -154,8 +156,8 @@ def run_rollout(job: EvalJob) -> dict:
     from vla_core.runtime.scheduler import ChunkScheduler, guidance_for, parse_mode
 
     policy = _STATE.get("policy")  # a PolicyRuntime: the same interface the ROS policy node uses
-    size = next(iter(policy.spec.cameras.values()))[0] if policy is not None else 64
-    task = _task(job.task, size)
+    camera, size = next(iter(policy.spec.cameras.items())) if policy is not None else (None, [64])
+    task = _task(job.task, size[0], camera if camera in getattr(_STATE["suite"], "cameras", [camera]) else None)
     obs = task.reset(job.seed, job.instruction)
     latencies, frames = [], []  # frames: the viewer camera, for the video
     scheduler, delay, in_flight = None, 0, None

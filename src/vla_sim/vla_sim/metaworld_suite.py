@@ -48,6 +48,10 @@ INSTRUCTIONS = {
                         ["get the window closed", "slide the window shut"]),
 }
 
+# Policy cameras by name: the model camera each is based on and its vertical field of view (None: the
+# model's own). "workspace" is corner2 zoomed from 60 to 36 degrees so that it frames the table: goal
+# markers and pucks cover several pixels at 64 px instead of about one (every MT10 object stays in view).
+CAMERAS = {"corner2": ("corner2", None), "workspace": ("corner2", 36.0)}
 CAMERA = "corner2"
 VIEW_CAMERA = "corner4"  # the scene for people (videos): the whole table, arm and goal marker
 FPS = 80.0
@@ -69,6 +73,8 @@ class MetaWorldTask(Task):
     def __init__(self, name: str, image_size: int = 64, max_steps: int = 200, camera: str = CAMERA, render: bool = True):
         if name not in MT10_TASKS:
             raise VLAError(f"unknown Meta-World MT10 task '{name}'; expected one of {', '.join(MT10_TASKS)}")
+        if camera not in CAMERAS:
+            raise VLAError(f"unknown Meta-World camera '{camera}'; expected one of {', '.join(CAMERAS)}")
         ensure_offscreen_gl()
         import metaworld
 
@@ -85,7 +91,8 @@ class MetaWorldTask(Task):
         self.env.model.light_castshadow[:] = 0
         self.env.model.mat_reflectance[:] = 0
         # Meta-World's corner cameras are mounted upside down: SceneRenderer turns them right side up.
-        self._renderer = SceneRenderer(self.env.model, camera, image_size, flip=True) if render else None
+        base, fovy = CAMERAS[camera]
+        self._renderer = SceneRenderer(self.env.model, base, image_size, flip=True, fovy=fovy) if render else None
         self._viewer: SceneRenderer | None = None
         self.env.max_path_length = 10_000  # episode length is ours to cap (max_steps)
         self.expert = _expert_class(name)()
@@ -163,6 +170,8 @@ class MetaWorldMT10(Suite):
 
     name = "metaworld-mt10"
     task_names = list(MT10_TASKS)
+
+    cameras = list(CAMERAS)
 
     def make_task(self, name: str, **kwargs) -> MetaWorldTask:
         """Build one task (``image_size``, ``max_steps``, ``camera`` keyword arguments)."""

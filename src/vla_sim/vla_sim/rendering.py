@@ -107,16 +107,23 @@ class SceneRenderer:
 
     ``reduction``: fraction of each large visual mesh's faces removed (0 keeps full detail);
     ``samples``: multisampling (0 = off, the fast default; 4 is MuJoCo's own default);
-    ``flip``: cameras mounted upside down (Meta-World's ``corner2``) are turned right side up here, once.
+    ``flip``: cameras mounted upside down (Meta-World's ``corner2``) are turned right side up here, once;
+    ``fovy``: the camera's vertical field of view in degrees (None: the model's), e.g. to frame the workspace.
     """
 
-    def __init__(self, model, camera: str, size: int, reduction: float = 0.9, samples: int = 0, flip: bool = False):
+    def __init__(self, model, camera: str, size: int, reduction: float = 0.9, samples: int = 0, flip: bool = False,
+                 fovy: float | None = None):
         import mujoco
 
         _use_backend(ensure_offscreen_gl())
         self.render_model = copy.deepcopy(model)
         self.faces = decimate_visual_meshes(self.render_model, reduction)
         self.render_model.vis.quality.offsamples = samples
+        if fovy is not None:
+            cam = mujoco.mj_name2id(self.render_model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+            if cam < 0:
+                raise VLAError(f"the model has no camera '{camera}'")
+            self.render_model.cam_fovy[cam] = fovy
         self.camera, self.flip = camera, flip
         self._renderer = mujoco.Renderer(self.render_model, size, size)
         # Closed at interpreter exit too, before EGL's own exit handler tears the display down (exit handlers

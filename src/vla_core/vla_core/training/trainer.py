@@ -12,6 +12,7 @@ import logging
 import math
 import random
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from vla_core.data.augment import color_jitter, random_shift
 from vla_core.data.dataset import EpisodeDataset, dataset_stats, load_episodes, spec_from_episodes, split_by_episode
 from vla_core.errors import ConfigError
 from vla_core.policy import make_policy
+from vla_core.training.ema import ParameterEMA
 from vla_core.training.finetune import add_lora, apply_freezing, count_parameters, param_groups
 
 log = logging.getLogger(__name__)
@@ -115,11 +117,7 @@ class Trainer:
               f"({len(self.train_set)} training frames from {len(train_eps)} episodes, {len(val_eps)} validation episodes)")
         self.optimizer = torch.optim.AdamW(param_groups(self.policy, tc), lr=tc.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(tc.warmup_steps, tc.steps))
-        self.ema = None
-        if tc.ema:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-            self.ema = AveragedModel(self.policy, multi_avg_fn=get_ema_multi_avg_fn(tc.ema_decay), use_buffers=True)
+        self.ema = ParameterEMA(self.policy, tc.ema_decay) if tc.ema else None
         self.generator = torch.Generator().manual_seed(tc.seed)
         self.step = 0
         self.best_val = float("inf")
@@ -143,7 +141,8 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
             # With EMA the checkpoint's weights are the averaged ones; keep the live ones for resume.
-            "live_model": self.policy.state_dict() if self.ema is not None else None,
+            # (cloned: the EMA is swapped into these very tensors while the checkpoint is written)
+            "live_model": {k: v.detach().clone() for k, v in self.policy.state_dict().items()} if self.ema is not None else None,
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                     "data": self.generator.get_state()},
@@ -170,9 +169,13 @@ class Trainer:
         print(f"resumed from {directory} at step {self.step}")
 
     def _save(self, name: str) -> None:
-        model = self.ema.module if self.ema is not None else self.policy
-        save_checkpoint(self.output_dir / name, model, self.config, self.step, self._training_state(),
-                        {"best_val_loss": self.best_val})
+        state = self._training_state()  # taken first: it holds the live (not averaged) weights
+        with self._averaged() as model:
+            save_checkpoint(self.output_dir / name, model, self.config, self.step, state, {"best_val_loss": self.best_val})
+
+    def _averaged(self):
+        """The policy with EMA weights swapped in (or as it is, without EMA)."""
+        return self.ema.applied(self.policy) if self.ema is not None else nullcontext(self.policy)
 
     # ---------------------------------------------------------------- loop
     def _batch(self, dataset: EpisodeDataset, generator: torch.Generator, augment: bool) -> dict:
@@ -188,12 +191,12 @@ class Trainer:
         """Mean loss over a fixed set of validation batches (same batches every call)."""
         if self.val_set is None:
             return float("nan")
-        model = self.ema.module if self.ema is not None else self.policy
-        model.eval()
         cpu_state = torch.get_rng_state()
         torch.manual_seed(12345)  # the same noise draws every validation, so numbers are comparable
         gen = torch.Generator().manual_seed(12345)
-        losses = [model(self._batch(self.val_set, gen, augment=False))[0].item() for _ in range(self.config.train.val_batches)]
+        with self._averaged() as model:
+            model.eval()
+            losses = [model(self._batch(self.val_set, gen, augment=False))[0].item() for _ in range(self.config.train.val_batches)]
         torch.set_rng_state(cpu_state)
         self.policy.train()
         return float(np.mean(losses))
@@ -229,7 +232,7 @@ class Trainer:
             self.optimizer.step()
             self.scheduler.step()
             if self.ema is not None:
-                self.ema.update_parameters(self.policy)
+                self.ema.update(self.policy)
             self.step += 1
             last_loss = loss.item()
             loss_ema = last_loss if loss_ema is None else 0.95 * loss_ema + 0.05 * last_loss
