@@ -16,5 +16,8 @@ setup(
     maintainer_email="vla-team@robotics-lab.org",
     description="Safety monitor node between the controller and the robot: limits, watchdog, e-stop.",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["safety_monitor = vla_safety.safety_monitor_node:main"]},
+    entry_points={"console_scripts": [
+        "safety_monitor = vla_safety.safety_monitor_node:main",
+        "bench_safety = vla_safety.bench_safety:main",
+    ]},
 )

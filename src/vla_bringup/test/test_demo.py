@@ -25,7 +25,25 @@ def test_demo_creates_the_default_policy_and_runs_instructions(tmp_path, ros_env
     first, second = summary["episodes"]
     assert first["task"] == "drawer-close-v3" and first["commands"] > 0 and "error" not in first
     assert "matches no task" in second["error"]
-    assert summary["safety"] is not None and summary["safety"]["received"] > 0
-    assert (out / "rollout.gif").stat().st_size > 1000
-    # A second run reuses the cached policy.
-    assert demo.ensure_default_policy() == tmp_path / "cache" / "default_policy" / "run" / "best"
+    safety = summary["safety"]
+    assert safety is not None and safety["received"] > 0
+    assert safety["interventions"] == 0 and safety["state"] == "OK", safety  # normal operation is quiet
+    assert (out / "rollout.gif").stat().st_size > 1000 and summary["videos"] == ["rollout_0_drawer-close-v3.gif"]
+    import imageio.v2 as imageio
+
+    assert imageio.imread(out / "rollout.gif").shape[:2] == (256, 256)  # the viewer camera, not the 64 px input
+    # A second run reuses the cached policy, and an injected fault is reported: that fault and nothing else.
+    def must_not_run(*_args, **_kwargs):
+        raise AssertionError("the cached default policy was rebuilt")
+
+    import vla_core.collect
+    import vla_core.training.trainer
+
+    monkeypatch.setattr(vla_core.collect, "collect", must_not_run)
+    monkeypatch.setattr(vla_core.training.trainer.Trainer, "run", must_not_run)
+    faulty = tmp_path / "fault"
+    assert demo.main(["--instructions", "close the drawer", "--timeout", "20", "--fault", "1.0", "--out", str(faulty)]) == 0
+    summary = json.loads((faulty / "summary.json").read_text())
+    assert summary["episodes"][0]["fault"] == "e-stop"
+    assert summary["safety"]["estops"] == 1 and summary["safety"]["interventions"] == 1, summary["safety"]
+    assert summary["safety"]["reasons"] == ["e-stop: /emergency_stop"] and summary["safety"]["state"] == "ESTOP"

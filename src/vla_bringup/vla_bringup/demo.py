@@ -5,11 +5,12 @@
 1. If no default policy is cached (``$VLA_CACHE``, default ``~/.cache/vla``), create it: scripted
    demonstrations of the demo tasks (``vla collect``) and a training run bounded to fit 30 minutes on
    a 2-core CPU. Later runs reuse it.
-2. Bring up robot.yaml (sim_robot + vla_controller + safety_monitor) under the ``vla launch``
-   supervisor, then for each instruction reset the episode through sim_robot's ~/reset service and
-   wait for it to end.
+2. Bring up robot.yaml (sim_robot + vla_policy + vla_controller + safety_monitor) under the
+   ``vla launch`` supervisor, then for each instruction reset the episode through sim_robot's
+   ~/reset service and wait for it to end. The e-stop is never released by the demo.
 3. Print per-instruction success, control-loop timing (intervals of the commands the robot received)
-   and the safety monitor's interventions, and save a rollout GIF.
+   and the safety monitor's interventions, and save a video per instruction from the 256 px viewer
+   camera with the instruction and the outcome written on it.
 """
 
 from __future__ import annotations
@@ -61,14 +62,18 @@ def ensure_default_policy(progress: bool = True) -> Path:
 
 
 class DemoDriver:
-    """An rclpy node that resets episodes, watches them end, and collects timing, safety and frames."""
+    """An rclpy node that resets episodes, watches them end, and collects timing, safety and viewer frames.
 
-    def __init__(self, camera: str):
+    It never releases the safety monitor's e-stop: a latched e-stop ends the demo, as it would stop
+    an operator. Scene resets are announced by the simulator (/episode/start), so they are no fault.
+    """
+
+    def __init__(self):
         import rclpy
         from geometry_msgs.msg import TwistStamped
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import Image
-        from std_msgs.msg import Bool
+        from std_msgs.msg import Bool, Empty
 
         from vla_msgs.msg import SafetyStatus
         from vla_msgs.srv import ResetEpisode
@@ -78,10 +83,7 @@ class DemoDriver:
         self.node = rclpy.create_node("vla_demo")
         self.ResetEpisode = ResetEpisode
         self.reset_client = self.node.create_client(ResetEpisode, "/sim_robot/reset")
-        from std_srvs.srv import Trigger
-
-        self.Trigger = Trigger
-        self.safety_reset = self.node.create_client(Trigger, "/safety_monitor/reset")
+        self.pub_estop = self.node.create_publisher(Empty, "/emergency_stop", 10)
         self.done = self.success = False
         self.cmd_times: list[float] = []
         self.frames: list[np.ndarray] = []
@@ -91,7 +93,7 @@ class DemoDriver:
         self.node.create_subscription(Bool, "/episode/success", lambda m: setattr(self, "success", m.data), 10)
         self.node.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_cmd, 50)
         self.node.create_subscription(SafetyStatus, "/safety/status", lambda m: setattr(self, "status", m), 10)
-        self.node.create_subscription(Image, f"/{camera}/image_raw", self._on_image, 5)
+        self.node.create_subscription(Image, "/viewer/image_raw", self._on_image, 5)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
@@ -104,15 +106,14 @@ class DemoDriver:
         if self.record:
             from vla_core.image_codec import image_to_numpy
 
-            self.frames.append(image_to_numpy(msg))
+            self.frames.append(np.array(image_to_numpy(msg)))
 
-    def run_episode(self, instruction: str, seed: int, timeout: float) -> dict:
-        """Reset with ``instruction`` and wait for the episode to end."""
+    def run_episode(self, instruction: str, seed: int, timeout: float, fault_at: float | None = None) -> dict:
+        """Reset with ``instruction`` and wait for the episode to end; ``fault_at``: seconds in, press the e-stop."""
         if not self.reset_client.wait_for_service(timeout_sec=60):
             raise RuntimeError("sim_robot's ~/reset service did not appear")
         self.done = self.success = False
-        self.cmd_times = []
-        start_frames = len(self.frames)
+        self.cmd_times, self.frames = [], []
         future = self.reset_client.call_async(self.ResetEpisode.Request(instruction=instruction, seed=seed))
         while not future.done():
             time.sleep(0.01)
@@ -120,15 +121,15 @@ class DemoDriver:
         if not result.success:
             return {"instruction": instruction, "success": False, "error": result.message}
         time.sleep(0.3)  # let the done flag of the previous episode clear
-        # Resetting the scene teleports the arm, which the monitor rightly sees as a velocity violation;
-        # as an operator would after repositioning the robot, release the latch before the episode starts.
-        if self.safety_reset.wait_for_service(timeout_sec=10):
-            future = self.safety_reset.call_async(self.Trigger.Request())
-            while not future.done():
-                time.sleep(0.01)
         self.record = True
         t0 = time.monotonic()
+        pressed = False
         while not self.done and time.monotonic() - t0 < timeout:
+            if fault_at is not None and not pressed and time.monotonic() - t0 >= fault_at:
+                self.pub_estop.publish(self._empty())
+                pressed = True
+            if self.status is not None and self.status.state == 2 and pressed and time.monotonic() - t0 > fault_at + 3.0:
+                break  # latched: the robot holds until an operator resets it; nothing more will happen
             time.sleep(0.05)
         self.record = False
         intervals = np.diff(self.cmd_times) * 1e3 if len(self.cmd_times) > 2 else np.zeros(1)
@@ -136,13 +137,30 @@ class DemoDriver:
                 "seconds": round(time.monotonic() - t0, 1), "commands": len(self.cmd_times),
                 "command_interval_ms": {"p50": round(float(np.percentile(intervals, 50)), 2),
                                         "p99": round(float(np.percentile(intervals, 99)), 2)},
-                "frames": (start_frames, len(self.frames))}
+                "frames": list(self.frames), "fault": "e-stop" if pressed else None}
+
+    @staticmethod
+    def _empty():
+        from std_msgs.msg import Empty
+
+        return Empty()
 
     def close(self):
         """Stop the node."""
         self.executor.shutdown()
         self.node.destroy_node()
         self.rclpy.try_shutdown()
+
+
+def safety_report(status) -> dict | None:
+    """The monitor's counters and reasons; ``interventions`` sums everything it altered, rejected, held or stopped."""
+    if status is None:
+        return None
+    counts = {"clipped": status.commands_clipped, "rejected": status.commands_rejected,
+              "watchdog_holds": status.watchdog_holds, "estops": status.estop_count}
+    return {"state": ("OK", "LIMITED", "ESTOP")[status.state], "received": status.commands_received,
+            "forwarded": status.commands_forwarded, **counts, "interventions": int(sum(counts.values())),
+            "reasons": list(status.reasons)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,10 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instructions", nargs="*", default=DEMO_INSTRUCTIONS)
     parser.add_argument("--seed", type=int, default=100_000, help="first evaluation seed (never used for collection)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per episode")
-    parser.add_argument("--out", default="runs/demo", help="where the rollout GIF and the summary go")
+    parser.add_argument("--fault", type=float, default=None, metavar="SECONDS",
+                        help="press the e-stop this many seconds into the first episode (shows that the fault, and "
+                             "only it, is reported; the demo then ends, as the latch needs an operator)")
+    parser.add_argument("--out", default="runs/demo", help="where the rollout videos and the summary go")
     args = parser.parse_args(argv)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     from vla_core.errors import VLAError
+    from vla_core.video import save_rollout_gif
 
     try:
         ckpt = Path(args.checkpoint) if args.checkpoint else ensure_default_policy()
@@ -164,21 +186,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log = open(out / "nodes.log", "w")
-    launch = subprocess.Popen([sys.executable, "-m", "vla_core.cli", "launch", "robot", f"checkpoint:={ckpt}"],
-                              stdout=log, stderr=subprocess.STDOUT)
-    print(f"robot.launch (vla launch robot checkpoint:={ckpt}); node output in {out / 'nodes.log'}")
     spec = json.loads((ckpt / "spec.json").read_text())
-    driver = DemoDriver(camera=next(iter(spec["cameras"])))
-    results = []
+    camera = next(iter(spec["cameras"]))
+    log = open(out / "nodes.log", "w")
+    launch_args = [f"checkpoint:={ckpt}", f"camera:={camera}", "viewer_rate:=10.0"]
+    launch = subprocess.Popen([sys.executable, "-m", "vla_core.cli", "launch", "robot", *launch_args],
+                              stdout=log, stderr=subprocess.STDOUT)
+    print(f"robot.launch (vla launch robot {' '.join(launch_args)}); node output in {out / 'nodes.log'}")
+    driver = DemoDriver()
+    results, videos = [], []
     try:
         for i, text in enumerate(args.instructions):
-            r = driver.run_episode(text, args.seed + i, args.timeout)
+            fault = args.fault if i == 0 else None
+            r = driver.run_episode(text, args.seed + i, args.timeout, fault_at=fault)
             results.append(r)
             verdict = "success" if r["success"] else ("refused: " + r["error"] if "error" in r else "failure")
             print(f"  '{text}': {verdict}" + (f" in {r['seconds']} s, {r['commands']} commands, interval p50 "
                                               f"{r['command_interval_ms']['p50']} ms p99 {r['command_interval_ms']['p99']} ms"
-                                              if "error" not in r else ""))
+                                              if "error" not in r else "") + (" (e-stop pressed)" if r.get("fault") else ""))
+            if r.get("frames"):
+                name = f"rollout_{i}_{r['task']}.gif"
+                save_rollout_gif(out / name, r["frames"], text, r["success"], fps=10.0)
+                videos.append(name)
+            if r.get("fault"):
+                break  # the e-stop is latched: only an operator's ~/reset releases it
         status = driver.status
     finally:
         driver.close()
@@ -188,19 +219,21 @@ def main(argv: list[str] | None = None) -> int:
         except subprocess.TimeoutExpired:
             launch.kill()
         log.close()
-    frames = driver.frames[::2]
-    if frames:
-        import imageio.v2 as imageio
+    if videos:
+        import shutil
 
-        imageio.mimsave(out / "rollout.gif", [np.kron(f, np.ones((3, 3, 1), np.uint8)) for f in frames], duration=0.05, loop=0)
-    safety = ({"state": int(status.state), "received": status.commands_received, "clipped": status.commands_clipped,
-               "rejected": status.commands_rejected, "watchdog_holds": status.watchdog_holds, "estops": status.estop_count}
-              if status is not None else None)
+        shutil.copyfile(out / videos[0], out / "rollout.gif")
+    safety = safety_report(status)
     summary = {"checkpoint": str(ckpt), "episodes": [{k: v for k, v in r.items() if k != "frames"} for r in results],
-               "success_rate": float(np.mean([r["success"] for r in results])) if results else 0.0, "safety": safety}
+               "success_rate": float(np.mean([r["success"] for r in results])) if results else 0.0, "safety": safety,
+               "videos": videos}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"success {sum(r['success'] for r in results)}/{len(results)}; safety monitor: {safety}")
-    print(f"rollout video: {out / 'rollout.gif'}; summary: {out / 'summary.json'}")
+    print(f"success {sum(r['success'] for r in results)}/{len(results)}")
+    if safety is not None:
+        print(f"safety monitor: {safety['interventions']} interventions (clipped {safety['clipped']}, rejected "
+              f"{safety['rejected']}, watchdog holds {safety['watchdog_holds']}, e-stops {safety['estops']}) over "
+              f"{safety['received']} commands; state {safety['state']}" + (f"; reasons: {safety['reasons']}" if safety['reasons'] else ""))
+    print(f"rollout videos: {', '.join(str(out / v) for v in videos)}; summary: {out / 'summary.json'}")
     return 0 if results and all("error" not in r for r in results) else 1
 
 

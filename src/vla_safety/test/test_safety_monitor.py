@@ -1,96 +1,227 @@
-"""The safety monitor's logic without ROS."""
+"""The safety monitor's logic without ROS: exact outputs derived from the limits, for every rule."""
 
 import numpy as np
 import pytest
 
 from vla_safety.monitor import ESTOP, LIMITED, OK, SafetyLimits, SafetyMonitor
 
+HAND = ["hand_x", "hand_y", "hand_z"]
+
 
 def limits(**kw):
     base = dict(command_names=["vx", "vy", "vz", "gripper"], command_lower=[-1, -1, -1, -1], command_upper=[1, 1, 1, 1],
-                max_rate=[20, 20, 20, 0], hold_command=[0, 0, 0, 0], watchdog_timeout=0.2,
-                workspace_state=["hand_x", "hand_y", "hand_z"], workspace_command=["vx", "vy", "vz"],
+                max_rate=[20, 20, 20, 0], hold_command=[0, 0, 0, 0], watchdog_timeout=0.2, max_command_age=0.1,
+                state_timeout=0.5, ramp_in_time=0.0, workspace_state=HAND, workspace_command=["vx", "vy", "vz"],
                 workspace_lower=[-0.5, 0.4, 0.05], workspace_upper=[0.5, 0.9, 0.3], estop_margin=0.05, max_state_speed=2.0)
     return SafetyLimits(**(base | kw))
 
 
+def ready(events=None, t=0.0, **kw):
+    """A monitor that has seen the robot in the middle of its workspace at time ``t``, its rate limit settled."""
+    m = SafetyMonitor(limits(**kw), on_event=(events.append if events is not None else None))
+    m.observe_state(HAND, [0.0, 0.6, 0.1], t)
+    m.tick(t)
+    return m
+
+
 def test_passes_safe_commands_unchanged():
-    m = SafetyMonitor(limits())
-    out = m.filter([0.1, 0.0, -0.1, 1.0], now=0.0)
+    m = ready(t=0.0)
+    out = m.filter([0.1, 0.0, -0.1, 1.0], now=0.01, stamp=0.01)
     np.testing.assert_array_equal(out, [0.1, 0.0, -0.1, 1.0])
-    assert m.state == OK and m.counters["forwarded"] == 1 and m.counters["clipped"] == 0
+    assert m.state == OK and m.counters == dict(received=1, forwarded=1, clipped=0, rejected=0, watchdog_holds=0, estops=0)
 
 
-def test_clips_out_of_range_and_limits_rate():
+def test_clips_to_bounds():
     events = []
-    m = SafetyMonitor(limits(), on_event=events.append)
-    np.testing.assert_array_equal(m.filter([5, -5, 0, 2], 0.0), [1, -1, 0, 1])
+    m = ready(events, max_rate=[0, 0, 0, 0])
+    np.testing.assert_array_equal(m.filter([5, -5, 0, 2], 0.01, 0.01), [1, -1, 0, 1])
     assert m.state == LIMITED and m.counters["clipped"] == 1
-    m2 = SafetyMonitor(limits())
-    m2.filter([0, 0, 0, 0], 0.0)
-    out = m2.filter([1, 0, 0, 0], 0.01)  # 20 units/s * 10 ms = 0.2 per tick
-    assert out[0] == pytest.approx(0.2)
     for i in range(2, 6):
-        m.filter([5, -5, 0, 2], i * 0.01)
-    assert events.count("clipped to command bounds") == 1  # logged once, counted every time
+        m.filter([5, -5, 0, 2], i * 0.01, i * 0.01)
+    assert events == ["clipped to command bounds"]  # logged once, counted every time
     assert m.counters["clipped"] == 5
+    m.filter([0.5, 0, 0, 0], 0.07, 0.07)
+    assert m.state == OK and m.counters["clipped"] == 5  # a clean command ends the intervention
 
 
-def test_rejects_nan_and_wrong_size():
-    m = SafetyMonitor(limits())
-    np.testing.assert_array_equal(m.filter([np.nan, 0, 0, 0], 0.0), [0, 0, 0, 0])
-    np.testing.assert_array_equal(m.filter([np.inf, 0, 0, 0], 0.0), [0, 0, 0, 0])
-    np.testing.assert_array_equal(m.filter([0.1, 0.2], 0.0), [0, 0, 0, 0])
+def test_rate_limit_starts_from_hold_at_start_up_and_after_release():
+    m = ready(t=0.0)  # the watchdog has held the robot since t = 0
+    out = m.filter([1, 0, 0, 1], 0.01, 0.01)  # 20 units/s * 10 ms = 0.2 from hold; the gripper is unlimited
+    np.testing.assert_allclose(out, [0.2, 0, 0, 1])
+    np.testing.assert_allclose(m.filter([1, 0, 0, 1], 0.02, 0.02), [0.4, 0, 0, 1])
+    assert m.counters["clipped"] == 2 and "rate limited" in m.reasons
+    np.testing.assert_allclose(m.filter([0.3, 0, 0, 1], 0.03, 0.03), [0.3, 0, 0, 1])  # within the rate: unchanged
+    m.trigger_estop("test")
+    m.tick(0.05)
+    m.reset(now=0.06)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.06)
+    np.testing.assert_allclose(m.filter([1, 0, 0, 0], 0.07, 0.07), [0.2, 0, 0, 0])  # from hold, not at full value
+    fresh = SafetyMonitor(limits())
+    fresh.observe_state(HAND, [0.0, 0.6, 0.1], 0.0)
+    np.testing.assert_allclose(fresh.filter([1, 0, 0, 0], 0.0, 0.0), [0, 0, 0, 0])  # the very first command: from hold
+
+
+def test_ramp_in_after_release():
+    m = ready(ramp_in_time=1.0, max_rate=[0, 0, 0, 0])
+    m.trigger_estop("test")
+    m.reset(now=1.0)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 1.0)
+    assert m.filter([0.8, 0, 0, 0], 1.25, 1.25)[0] == pytest.approx(0.2)  # a quarter of the way in
+    assert m.filter([0.8, 0, 0, 0], 1.5, 1.5)[0] == pytest.approx(0.4)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 2.0)
+    assert m.filter([0.8, 0, 0, 0], 2.0, 2.0)[0] == pytest.approx(0.8)  # fully in
+    assert m.filter([0.8, 0, 0, 0], 2.01, 2.01)[0] == pytest.approx(0.8)
+    assert m.counters["clipped"] == 0  # the ramp is scheduled, not an intervention
+
+
+def test_rejects_non_finite_and_wrong_size():
+    m = ready()
+    np.testing.assert_array_equal(m.filter([np.nan, 0, 0, 0], 0.01, 0.01), [0, 0, 0, 0])
+    np.testing.assert_array_equal(m.filter([np.inf, 0, 0, 0], 0.02, 0.02), [0, 0, 0, 0])
+    np.testing.assert_array_equal(m.filter([0.1, 0.2], 0.03, 0.03), [0, 0, 0, 0])
     assert m.counters["rejected"] == 3 and m.counters["forwarded"] == 0
 
 
+def test_command_stamps_old_future_and_out_of_order_are_rejected():
+    events = []
+    m = ready(events)
+    assert m.filter([0.1, 0, 0, 0], 0.30, stamp=0.25)[0] == pytest.approx(0.1)  # 50 ms old: fine (limit 100 ms)
+    np.testing.assert_array_equal(m.filter([0.1, 0, 0, 0], 0.50, stamp=0.35), [0, 0, 0, 0])  # 150 ms old
+    np.testing.assert_array_equal(m.filter([0.1, 0, 0, 0], 0.51, stamp=0.70), [0, 0, 0, 0])  # from the future
+    np.testing.assert_array_equal(m.filter([0.1, 0, 0, 0], 0.52, stamp=0.24), [0, 0, 0, 0])  # older than 0.25 ... and stale
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.525)
+    assert m.filter([0.1, 0, 0, 0], 0.53, stamp=0.52)[0] == pytest.approx(0.1)
+    np.testing.assert_array_equal(m.filter([0.1, 0, 0, 0], 0.54, stamp=0.50), [0, 0, 0, 0])  # before the previous one
+    assert m.counters["rejected"] == 4
+    assert [e for e in events if e.startswith("rejected")] == [
+        "rejected: command older than max_command_age 0.1 s", "rejected: command stamped in the future (clocks disagree)",
+        "rejected: command out of order (stamped before the previous one)"]
+    unchecked = ready(max_command_age=0.0, t=4.99)
+    assert unchecked.filter([0.1, 0, 0, 0], 5.0, stamp=0.0)[0] == pytest.approx(0.1)  # 0 = stamps not checked
+
+
 def test_workspace_bound_zeroes_outward_motion():
-    m = SafetyMonitor(limits())
-    m.observe_state(["hand_x", "hand_y", "hand_z"], [0.5, 0.6, 0.1], 0.0)  # at the +x bound
-    out = m.filter([0.5, 0.1, 0.0, 0.0], 0.01)
-    assert out[0] == 0.0 and out[1] == pytest.approx(0.1)
-    assert m.filter([-0.3, 0.0, 0.0, 0.0], 0.02)[0] < 0  # moving back inside is allowed
+    m = SafetyMonitor(limits(max_rate=[0, 0, 0, 0]))
+    m.observe_state(HAND, [0.5, 0.6, 0.1], 0.0)  # at the +x bound
+    out = m.filter([0.5, 0.1, 0.0, 0.0], 0.01, 0.01)
+    assert out[0] == 0.0 and out[1] == pytest.approx(0.1) and m.reasons[0] == "workspace bound: hand_x"
+    assert m.filter([-0.3, 0.0, 0.0, 0.0], 0.02, 0.02)[0] == pytest.approx(-0.3)  # moving back inside is allowed
+    low = SafetyMonitor(limits(max_rate=[0, 0, 0, 0]))
+    low.observe_state(HAND, [0.0, 0.4, 0.1], 0.0)  # at the -y bound
+    np.testing.assert_allclose(low.filter([0.0, -0.5, 0.2, 0.0], 0.01, 0.01), [0, 0, 0.2, 0])
+    assert low.filter([0.0, 0.5, 0.0, 0.0], 0.02, 0.02)[1] == pytest.approx(0.5)
 
 
 def test_estop_latches_until_reset():
-    m = SafetyMonitor(limits())
+    m = ready()
     m.trigger_estop("/emergency_stop")
+    m.trigger_estop("again")  # idempotent while latched
     assert m.state == ESTOP
     for t in range(5):
-        np.testing.assert_array_equal(m.filter([0.5, 0, 0, 0], t * 0.01), [0, 0, 0, 0])
-    assert m.counters["estops"] == 1 and m.reasons[0] == "e-stop: /emergency_stop"
-    assert m.reset() and m.state == OK
-    assert m.filter([0.1, 0, 0, 0], 1.0)[0] == pytest.approx(0.1)
+        np.testing.assert_array_equal(m.filter([0.5, 0, 0, 0], 0.01 * (t + 1), 0.01 * (t + 1)), [0, 0, 0, 0])
+        np.testing.assert_array_equal(m.tick(0.01 * (t + 1)), [0, 0, 0, 0])
+    assert m.counters["estops"] == 1 and m.reasons == ["e-stop: /emergency_stop"]
+    assert m.reset(now=0.1) and m.state == OK and m.reasons == []
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.1)
+    assert m.filter([0.1, 0, 0, 0], 0.11, 0.11)[0] == pytest.approx(0.1)
 
 
 def test_state_violations_trigger_estop():
-    m = SafetyMonitor(limits())
-    m.observe_state(["hand_x", "hand_y", "hand_z"], [0.0, 0.6, 0.1], 0.0)
-    m.observe_state(["hand_x", "hand_y", "hand_z"], [0.0, 0.6, 0.5], 0.01)  # beyond z bound + margin
-    assert m.state == ESTOP and "joint limit exceeded: hand_z" in m.reasons[0]
-    fast = SafetyMonitor(limits())
-    fast.observe_state(["hand_x", "hand_y", "hand_z"], [0.0, 0.6, 0.1], 0.0)
-    fast.observe_state(["hand_x", "hand_y", "hand_z"], [0.05, 0.6, 0.1], 0.01)  # 5 m/s
-    assert fast.state == ESTOP and "velocity limit exceeded" in fast.reasons[0]
-    fast.reset()  # after a reset the next state is a new baseline, not a jump from the old pose
-    fast.observe_state(["hand_x", "hand_y", "hand_z"], [0.3, 0.6, 0.1], 0.02)
-    assert fast.state == OK
+    m = ready()
+    m.observe_state(HAND, [0.0, 0.6, 0.36], 0.01)  # beyond the z bound (0.3) + margin (0.05)
+    assert m.state == ESTOP and m.reasons[0] == "e-stop: joint limit exceeded: hand_z"
+    inside_margin = ready()
+    inside_margin.observe_state(HAND, [0.0, 0.6, 0.34], 0.2)  # 1.2 m/s: below the speed limit too
+    assert inside_margin.state == OK
+    fast = ready()
+    fast.observe_state(HAND, [0.05, 0.6, 0.1], 0.01)  # 5 m/s > 2 m/s
+    assert fast.state == ESTOP and fast.reasons[0] == "e-stop: velocity limit exceeded: 5.00 > 2.00"
+    slow = ready()
+    slow.observe_state(HAND, [0.015, 0.6, 0.1], 0.01)  # 1.5 m/s
+    assert slow.state == OK
+    late = ready()  # two measurements 10 ms apart, delivered 0.5 s apart: the stamps tell the speed
+    late.observe_state(HAND, [0.0, 0.6, 0.1], 0.5, stamp=10.0)
+    late.observe_state(HAND, [0.05, 0.6, 0.1], 1.0, stamp=10.01)
+    assert late.state == ESTOP and late.reasons[0] == "e-stop: velocity limit exceeded: 5.00 > 2.00"
+    nan = ready()
+    nan.observe_state(HAND, [0.0, np.nan, 0.1], 0.01)
+    assert nan.state == ESTOP and nan.reasons[0] == "e-stop: non-finite joint state: hand_y"
 
 
-def test_watchdog_holds_stale_commands_and_heartbeat_estops():
-    m = SafetyMonitor(limits())
-    m.filter([0.3, 0, 0, 0], 0.0)
+def test_rebaseline_and_reset_take_a_repositioned_robot_as_the_new_state():
+    m = ready()
+    m.rebaseline()  # e.g. the simulator reset the scene
+    m.observe_state(HAND, [0.3, 0.6, 0.1], 0.01)  # 30 m/s as a jump, but announced
+    assert m.state == OK
+    m.observe_state(HAND, [0.35, 0.6, 0.1], 0.02)  # the next jump is not
+    assert m.state == ESTOP
+    m.reset(now=0.03)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.04)
+    assert m.state == OK
+
+
+def test_missing_reordered_and_partial_joint_states():
+    events = []
+    m = SafetyMonitor(limits(max_rate=[0, 0, 0, 0]), on_event=events.append)
+    m.observe_state(["elbow", "wrist"], [0.1, 0.2], 0.0)  # other names only: the workspace stays unknown
+    np.testing.assert_array_equal(m.filter([0.3, 0, 0, 0], 0.01, 0.01), [0, 0, 0, 0])
+    assert events[-1] == "holding: no joint_states for ['hand_x', 'hand_y', 'hand_z']"
+    m.observe_state(["hand_z", "hand_x", "hand_y"], [0.1, 0.5, 0.6], 0.02)  # any order
+    assert m.filter([0.3, 0, 0, 0], 0.03, 0.03)[0] == 0.0  # at +x: the workspace check sees x = 0.5
+    m.observe_state(["hand_x"], [0.49], 0.04)  # partial messages keep each name fresh on its own
+    assert m.filter([0.3, 0, 0, 0], 0.05, 0.05)[0] == pytest.approx(0.3)
+    before = m.counters["rejected"]
+    m.observe_state(HAND + ["hand_x"], [0.0, 0.6, 0.1, 0.4], 0.06)  # a duplicated name: ambiguous, rejected
+    m.observe_state(HAND, [0.0, 0.6], 0.06)  # fewer positions than names: rejected
+    assert m.counters["rejected"] == before + 2
+
+
+def test_state_watchdog_holds_when_the_state_stops():
+    m = ready()
+    assert m.filter([0.1, 0, 0, 0], 0.01, 0.01)[0] == pytest.approx(0.1)
+    np.testing.assert_array_equal(m.filter([0.1, 0, 0, 0], 0.55, 0.55), [0, 0, 0, 0])  # state 0.55 s old > 0.5
+    np.testing.assert_array_equal(m.tick(0.56), [0, 0, 0, 0])
+    assert m.reasons[0] == "holding: joint_states older than 0.5 s for ['hand_x', 'hand_y', 'hand_z']"
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.57)
+    assert m.filter([0.1, 0, 0, 0], 0.58, 0.58)[0] == pytest.approx(0.1)  # fresh again: commands pass
+    assert m.state == OK
+
+
+def test_command_watchdog_and_heartbeat():
+    m = ready()
+    np.testing.assert_array_equal(m.tick(0.005), [0, 0, 0, 0])  # no command yet: hold, silently
+    assert m.counters["watchdog_holds"] == 0 and m.state == OK
+    m.filter([0.3, 0, 0, 0], 0.01, 0.01)
     assert m.tick(0.1) is None
-    np.testing.assert_array_equal(m.tick(0.3), [0, 0, 0, 0])
-    m.tick(0.4)
-    assert m.counters["watchdog_holds"] == 1  # one hold per stale period
-    m.filter([0.3, 0, 0, 0], 0.5)
-    assert m.tick(0.55) is None
-    dead = SafetyMonitor(limits(heartbeat_timeout=0.5))
-    dead.heartbeat(0.0)
-    assert dead.tick(0.4) is None
-    dead.tick(0.6)
-    assert dead.state == ESTOP and "heartbeat missing" in dead.reasons[0]
+    np.testing.assert_array_equal(m.tick(0.25), [0, 0, 0, 0])
+    m.tick(0.3)
+    assert m.counters["watchdog_holds"] == 1 and m.reasons[0] == "watchdog: commands stale"  # one hold per stale period
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.31)
+    m.filter([0.3, 0, 0, 0], 0.32, 0.32)
+    assert m.tick(0.35) is None
+    dead = ready(heartbeat_timeout=0.5)
+    np.testing.assert_array_equal(dead.filter([0.2, 0, 0, 0], 0.01, 0.01), [0, 0, 0, 0])  # no heartbeat yet: hold
+    assert dead.state == LIMITED and dead.reasons[0] == "holding: waiting for the first heartbeat (dead-man switch)"
+    dead.tick(2.0)
+    assert dead.state != ESTOP  # never heard: holds, but there is nothing to latch on
+    dead.heartbeat(2.0)
+    dead.observe_state(HAND, [0.0, 0.6, 0.1], 2.0)
+    assert dead.filter([0.2, 0, 0, 0], 2.01, 2.01)[0] > 0
+    assert dead.tick(2.1) is None
+    dead.tick(2.6)  # 0.6 s since the last heartbeat
+    assert dead.state == ESTOP and dead.reasons[0] == "e-stop: heartbeat missing"
+
+
+def test_clock_jumping_backwards_forgets_time_and_holds():
+    events = []
+    m = ready(events, t=10.0)
+    assert m.filter([0.2, 0, 0, 0], 10.01, 10.01)[0] == pytest.approx(0.2)
+    np.testing.assert_array_equal(m.filter([0.2, 0, 0, 0], 0.5, 0.5), [0, 0, 0, 0])  # simulation time restarted
+    assert "clock jumped backwards: holding until fresh state and commands" in events
+    np.testing.assert_array_equal(m.filter([0.2, 0, 0, 0], 0.51, 0.51), [0, 0, 0, 0])  # state unknown since the jump
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.52)
+    m.tick(0.52)
+    assert m.filter([0.2, 0, 0, 0], 0.53, 0.53)[0] == pytest.approx(0.2)
 
 
 def test_bad_limits_are_refused():
@@ -98,15 +229,28 @@ def test_bad_limits_are_refused():
         limits(max_rate=[1, 1])
     with pytest.raises(ValueError, match="workspace_command 'wx' is not a command dimension"):
         limits(workspace_command=["wx", "vy", "vz"])
+    with pytest.raises(ValueError, match="hold_command must lie within"):
+        limits(hold_command=[2, 0, 0, 0])
+    with pytest.raises(ValueError, match="state_timeout must be positive when workspace_state"):
+        limits(state_timeout=0.0)
+    with pytest.raises(ValueError, match="command_lower must not exceed command_upper"):
+        limits(command_lower=[1, -1, -1, -1], command_upper=[-1, 1, 1, 1])
 
 
 def test_survives_garbage_storm():
-    m = SafetyMonitor(limits())
+    m = ready(max_command_age=0.0)
     rng = np.random.default_rng(0)
+    last = np.zeros(4)
     for i in range(5000):
+        now = 0.001 * (i + 1)
+        if i % 50 == 0:
+            m.observe_state(HAND, [0.0, 0.6, 0.1], now)
         cmd = rng.standard_normal(rng.integers(1, 6)) * 10.0 ** rng.integers(-3, 40)
         if rng.random() < 0.1:
             cmd[0] = np.nan
-        out = m.filter(cmd, i * 0.001)
+        out = m.filter(cmd, now)
         assert np.isfinite(out).all() and np.all(np.abs(out) <= 1.0)
+        if np.any(out != 0):  # motion never changes faster than the rate limit (a stop may be immediate)
+            assert np.all(np.abs(out[:3] - last[:3]) <= 20 * 0.001 + 1e-9)
+        last = out
     assert m.counters["received"] == 5000

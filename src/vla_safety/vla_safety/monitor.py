@@ -1,19 +1,26 @@
-"""The safety monitor's logic, free of ROS: limits, watchdog, e-stop latch, counters.
+"""The safety monitor's logic, free of ROS: limits, watchdogs, e-stop latch, counters.
 
 Commands are vectors with one value per named dimension (an end-effector velocity + gripper for
 Meta-World, joint positions for an arm). Every command passes through :meth:`SafetyMonitor.filter`:
 
-1. non-finite or wrongly sized commands are rejected (the robot holds);
-2. values are clipped to ``command_lower`` / ``command_upper``;
-3. the change per second of each value is limited to ``max_rate`` (an acceleration limit for
-   velocity commands, a velocity limit for position commands);
+1. rejected (the robot holds) when non-finite, wrongly sized, stamped older than
+   ``max_command_age``, stamped in the future, or stamped before the last accepted command;
+2. held while the e-stop is latched, or while the robot's state is unknown or older than
+   ``state_timeout`` (every monitored state name must be fresh: a sensor that stops, or that never
+   reports a configured name, fails safe);
+3. clipped to ``command_lower`` / ``command_upper``, and its change per second limited to ``max_rate``
+   starting from the hold command (at start-up and after a release, never from nothing); a switch
+   to the hold command itself is never rate limited (stopping is always allowed);
 4. velocity commands that would push the robot further out of its workspace box are zeroed on the
-   offending axis (``workspace_*`` bounds on the state named by ``workspace_state``).
+   offending axis; after a release the command's distance from hold ramps in over ``ramp_in_time``.
 
-The e-stop latches on ``/emergency_stop``, on a state beyond the workspace plus ``estop_margin``,
-on a state speed above ``max_state_speed``, or on a missing heartbeat; only :meth:`reset` releases
-it. Stale commands (older than ``watchdog_timeout``) make the robot hold. Each intervention is
-counted every time, and reported to ``on_event`` once per episode of that intervention.
+The e-stop latches on ``/emergency_stop``, on a state beyond the workspace plus
+``estop_margin``, on a state speed above ``max_state_speed``, on non-finite state, or when
+heartbeats stop (before the first heartbeat the robot holds); only :meth:`reset` releases it.
+Stale commands (``watchdog_timeout``) make the robot hold. A clock that jumps backwards (a
+simulation reset) drops every time-dependent belief: hold until fresh data.
+Each intervention is counted every time and reported to ``on_event`` once per occurrence: again
+only after it has been absent for ``REPORT_QUIET_S`` (a 1 kHz flood of faults is one report).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from vla_core.params import doc
 
 OK, LIMITED, ESTOP = 0, 1, 2
 STATE_NAMES = {OK: "OK", LIMITED: "LIMITED", ESTOP: "ESTOP"}
-
+REPORT_QUIET_S = 1.0  # an intervention is reported again only after this long without it
 
 
 @dataclass
@@ -43,6 +50,11 @@ class SafetyLimits:
     max_rate: list[float] = doc("largest change per second of each command dimension; 0 = unlimited", default_factory=list)
     hold_command: list[float] = doc("command sent to hold the robot (zeros for velocity control)", default_factory=list)
     watchdog_timeout: float = doc("seconds without a command before the robot holds", default=0.2)
+    max_command_age: float = doc("commands stamped more than this many seconds ago (or ahead) are rejected; "
+                                 "0 = stamps are not checked", default=0.2)
+    state_timeout: float = doc("seconds without a fresh value of every monitored state name before the robot "
+                               "holds; 0 = no state watchdog", default=0.5)
+    ramp_in_time: float = doc("seconds over which commands ramp in from hold after the e-stop is released", default=1.0)
     workspace_state: list[str] = doc("joint_states names of the workspace box axes", default_factory=list)
     workspace_command: list[str] = doc("command dimension that moves each workspace axis", default_factory=list)
     workspace_lower: list[float] = doc("workspace box lower corner (state units, e.g. metres)", default_factory=list)
@@ -61,6 +73,8 @@ class SafetyLimits:
                 raise ValueError(f"{name} has {len(getattr(self, name))} values for {n} command dimensions")
         if any(lo > hi for lo, hi in zip(self.command_lower, self.command_upper)):
             raise ValueError("command_lower must not exceed command_upper")
+        if any(not lo <= h <= hi for lo, h, hi in zip(self.command_lower, self.hold_command, self.command_upper)):
+            raise ValueError("hold_command must lie within command_lower / command_upper")
         k = len(self.workspace_state)
         for name in ("workspace_command", "workspace_lower", "workspace_upper"):
             if len(getattr(self, name)) != k:
@@ -70,30 +84,56 @@ class SafetyLimits:
                 raise ValueError(f"workspace_command '{c}' is not a command dimension {self.command_names}")
         if self.watchdog_timeout <= 0:
             raise ValueError("watchdog_timeout must be positive")
+        if min(self.max_command_age, self.state_timeout, self.ramp_in_time, self.heartbeat_timeout) < 0:
+            raise ValueError("max_command_age, state_timeout, ramp_in_time and heartbeat_timeout must be >= 0")
+        if self.workspace_state and self.state_timeout == 0:
+            raise ValueError("state_timeout must be positive when workspace_state names monitored state")
+
+    @property
+    def state_names(self) -> list[str]:
+        """The joint_states names the monitor needs, in order."""
+        return list(self.workspace_state)
 
 
 class SafetyMonitor:
     """Filters commands against :class:`SafetyLimits` and keeps the OK / LIMITED / ESTOP state."""
 
     def __init__(self, limits: SafetyLimits, on_event: Callable[[str], None] | None = None):
-        self.limits = limits
         self.on_event = on_event or (lambda reason: None)
+        self.counters = dict(received=0, forwarded=0, clipped=0, rejected=0, watchdog_holds=0, estops=0)
+        self.estopped = False
+        self.reasons: list[str] = []
+        self._active: set[str] = set()
+        self._seen: dict[str, float] = {}   # reason -> when it last occurred (report throttle)
+        self.limits = limits
+        self._last_heartbeat: float | None = None
+        self._forget_time(None)
+
+    @property
+    def limits(self) -> SafetyLimits:
+        """The limits in force (replaced whole by a parameter update)."""
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: SafetyLimits) -> None:
+        self._limits = limits
         self._lo = np.asarray(limits.command_lower, float)
         self._hi = np.asarray(limits.command_upper, float)
         self._rate = np.asarray(limits.max_rate, float)
         self._hold = np.asarray(limits.hold_command, float)
         self._ws_cmd = [limits.command_names.index(c) for c in limits.workspace_command]
-        self.counters = dict(received=0, forwarded=0, clipped=0, rejected=0, watchdog_holds=0, estops=0)
-        self.estopped = False
-        self.reasons: list[str] = []
-        self._active: set[str] = set()
-        self._last_out: np.ndarray | None = None
-        self._last_time: float | None = None
+
+    def _forget_time(self, now: float | None) -> None:
+        """Drop every belief that depends on time (start-up, a clock jump): hold until fresh data arrives."""
+        self._last_out, self._last_time = self._hold.copy(), now   # rate limits start from hold
         self._last_command_time: float | None = None
-        self._last_heartbeat: float | None = None
+        self._last_stamp: float | None = None
         self._holding = False
-        self._state_pos: np.ndarray | None = None
+        self._state: dict[str, tuple[float, float]] = {}            # name -> (value, time of arrival)
+        self._state_pos: np.ndarray | None = None                   # last complete workspace position
         self._state_time: float | None = None
+        self._release_time: float | None = None
+        self._now = now
 
     # ------------------------------------------------------------------ state
     @property
@@ -104,10 +144,19 @@ class SafetyMonitor:
         return LIMITED if self._active else OK
 
     def _event(self, reason: str, active: bool = True) -> None:
-        if active and reason not in self._active:
+        if not active:
+            return
+        now = self._now if self._now is not None else 0.0
+        if reason not in self._active:
             self._active.add(reason)
             self.reasons = [reason] + [r for r in self.reasons if r != reason][:9]
+        last = self._seen.get(reason)
+        if last is None or now - last > REPORT_QUIET_S or now < last:
             self.on_event(reason)
+        self._seen[reason] = now
+
+    def _clear(self, *prefixes: str) -> None:
+        self._active = {r for r in self._active if not r.startswith(prefixes)}
 
     def trigger_estop(self, reason: str) -> None:
         """Latch the e-stop (idempotent while latched)."""
@@ -116,98 +165,171 @@ class SafetyMonitor:
             self.counters["estops"] += 1
             self._event(f"e-stop: {reason}")
 
-    def reset(self) -> bool:
-        """Release the e-stop and clear interventions; the next command starts from hold."""
+    def reset(self, now: float | None = None) -> bool:
+        """Release the e-stop: the next commands start from hold and ramp in over ``ramp_in_time``."""
         self.estopped = False
         self._active.clear()
         self.reasons = []
-        self._last_out = None
+        self._last_out, self._last_time = self._hold.copy(), now
+        self._release_time = now
         self._holding = False
-        self._state_pos = self._state_time = None  # a reset often follows a repositioned robot: new baseline
+        self.rebaseline()
+        return True
+
+    def rebaseline(self) -> None:
+        """The robot was moved on purpose (a simulator reset, a repositioning): its next state is no jump."""
+        self._state_pos = self._state_time = None
+
+    def _clock(self, now: float) -> bool:
+        """Track ``now``; a clock that runs backwards drops time-dependent beliefs. Returns False then."""
+        if self._now is not None and now < self._now:
+            self._forget_time(now)
+            self._event("clock jumped backwards: holding until fresh state and commands")
+            return False
+        self._now = now
         return True
 
     # ------------------------------------------------------------------ inputs
     def heartbeat(self, now: float) -> None:
         """The operator's dead-man signal."""
+        self._clock(now)
         self._last_heartbeat = now
 
-    def observe_state(self, names: list[str], positions: list[float], now: float) -> None:
-        """Robot state from /joint_states: checks the workspace and its speed (e-stop on violation)."""
+    def observe_state(self, names: list[str], positions: list[float], now: float, stamp: float | None = None) -> None:
+        """Robot state from /joint_states (any subset and order of names): freshness, workspace, speed.
+
+        ``now``: arrival time (freshness); ``stamp``: the measurement's own time, used for the speed, so
+        that messages delivered late and bunched together do not hide a jump (arrival time if None).
+        """
+        self._clock(now)
         lim = self.limits
-        if not lim.workspace_state:
+        if not lim.state_names:
+            return
+        if len(names) != len(positions) or len(set(names)) != len(names):
+            self.counters["rejected"] += 1
+            self._event("rejected: malformed joint_states (names and positions differ in number, or a name repeats)")
             return
         index = {n: i for i, n in enumerate(names)}
-        if not all(n in index for n in lim.workspace_state):
-            return
-        pos = np.array([positions[index[n]] for n in lim.workspace_state], float)
-        if not np.isfinite(pos).all():
-            self.trigger_estop("non-finite joint state")
-            return
+        for n in lim.state_names:
+            if n in index:
+                value = float(positions[index[n]])
+                if not np.isfinite(value):
+                    self.trigger_estop(f"non-finite joint state: {n}")
+                    return
+                self._state[n] = (value, now)
+        if not any(n in index for n in lim.workspace_state) or not all(n in self._state for n in lim.workspace_state):
+            return  # nothing new about the workspace, or part of it never seen yet
+        pos = np.array([self._state[n][0] for n in lim.workspace_state], float)  # newest value of each axis
         lo, hi = np.asarray(lim.workspace_lower), np.asarray(lim.workspace_upper)
         outside = (pos < lo - lim.estop_margin) | (pos > hi + lim.estop_margin)
         if outside.any():
-            axis = lim.workspace_state[int(np.argmax(outside))]
-            self.trigger_estop(f"joint limit exceeded: {axis}")
-        if lim.max_state_speed > 0 and self._state_pos is not None and now > self._state_time:
-            speed = float(np.linalg.norm(pos - self._state_pos) / (now - self._state_time))
+            self.trigger_estop(f"joint limit exceeded: {lim.workspace_state[int(np.argmax(outside))]}")
+        measured = now if stamp is None or stamp <= 0 else stamp
+        if lim.max_state_speed > 0 and self._state_pos is not None and measured > self._state_time:
+            speed = float(np.linalg.norm(pos - self._state_pos) / (measured - self._state_time))
             if speed > lim.max_state_speed:
                 self.trigger_estop(f"velocity limit exceeded: {speed:.2f} > {lim.max_state_speed:.2f}")
-        self._state_pos, self._state_time = pos, now
+        self._state_pos, self._state_time = pos, measured
 
-    def filter(self, command, now: float) -> np.ndarray:
-        """The command to forward for ``command`` received at ``now`` (the hold command if unsafe)."""
+    def state_problem(self, now: float) -> str | None:
+        """Why the robot's state cannot be trusted now (None: every monitored name is fresh)."""
+        lim = self.limits
+        if not lim.state_names:
+            return None
+        missing = [n for n in lim.state_names if n not in self._state]
+        if missing:
+            return f"no joint_states for {missing}"
+        stale = [n for n in lim.state_names if now - self._state[n][1] > lim.state_timeout]
+        return f"joint_states older than {lim.state_timeout} s for {stale}" if stale else None
+
+    def _heartbeat_problem(self) -> str | None:
+        if self.limits.heartbeat_timeout > 0 and self._last_heartbeat is None:
+            return "waiting for the first heartbeat (dead-man switch)"
+        return None
+
+    def filter(self, command, now: float, stamp: float | None = None) -> np.ndarray:
+        """The command to forward for ``command`` received at ``now`` and stamped ``stamp`` (the hold command if unsafe)."""
         self.counters["received"] += 1
-        self._last_command_time = now
-        self._holding = False
+        lim = self.limits
+        if not self._clock(now):
+            return self._emit(self._hold, now)
         cmd = np.asarray(command, float).reshape(-1)
         if cmd.shape[0] != len(self._lo) or not np.isfinite(cmd).all():
-            self.counters["rejected"] += 1
-            self._event("rejected: non-finite or wrongly sized command")
-            return self._emit(self._hold, now)
+            return self._reject("non-finite or wrongly sized command", now)
+        if lim.max_command_age > 0 and stamp is not None:
+            if now - stamp > lim.max_command_age:
+                return self._reject(f"command older than max_command_age {lim.max_command_age} s", now)
+            if stamp - now > lim.max_command_age:
+                return self._reject("command stamped in the future (clocks disagree)", now)
+            if self._last_stamp is not None and stamp < self._last_stamp:
+                return self._reject("command out of order (stamped before the previous one)", now)
+            self._last_stamp = stamp
+        self._last_command_time = now
+        self._holding = False
         if self.estopped:
             return self._emit(self._hold, now)
+        problem = self.state_problem(now) or self._heartbeat_problem()
+        if problem:
+            self.counters["watchdog_holds"] += 1
+            self._event(f"holding: {problem}")
+            return self._emit(self._hold, now)
+        self._clear("holding:", "rejected:", "clock jumped")
         out = np.clip(cmd, self._lo, self._hi)
         clipped = not np.array_equal(out, cmd)
         self._event("clipped to command bounds", clipped)
-        if self._last_out is not None and self._last_time is not None:
-            dt = max(now - self._last_time, 1e-3)
-            step = np.where(self._rate > 0, self._rate * dt, np.inf)
-            limited = np.clip(out, self._last_out - step, self._last_out + step)
-            if not np.array_equal(limited, out):
-                clipped = True
-                self._event("rate limited")
-            out = limited
+        dt = 0.0 if self._last_time is None else max(now - self._last_time, 0.0)
+        step = np.where(self._rate > 0, self._rate * dt, np.inf)
+        limited = np.clip(out, self._last_out - step, self._last_out + step)
+        if not np.array_equal(limited, out):
+            clipped = True
+            self._event("rate limited")
+        out = limited
         if self._state_pos is not None and self._ws_cmd:
-            lo, hi = np.asarray(self.limits.workspace_lower), np.asarray(self.limits.workspace_upper)
+            lo, hi = np.asarray(lim.workspace_lower), np.asarray(lim.workspace_upper)
             for axis, ci in enumerate(self._ws_cmd):
                 if (self._state_pos[axis] <= lo[axis] and out[ci] < 0) or (self._state_pos[axis] >= hi[axis] and out[ci] > 0):
                     out[ci] = 0.0
                     clipped = True
-                    self._event(f"workspace bound: {self.limits.workspace_state[axis]}")
+                    self._event(f"workspace bound: {lim.workspace_state[axis]}")
+        if self._release_time is not None and lim.ramp_in_time > 0:
+            scale = min(1.0, max(0.0, (now - self._release_time) / lim.ramp_in_time))
+            out = self._hold + scale * (out - self._hold)   # scheduled after a release, not an intervention
+            if scale >= 1.0:
+                self._release_time = None
         if clipped:
             self.counters["clipped"] += 1
         else:
-            self._active = {r for r in self._active if r.startswith("e-stop")}
+            self._clear("clipped", "rate limited", "workspace bound")
         self.counters["forwarded"] += 1
         return self._emit(out, now)
 
+    def _reject(self, why: str, now: float) -> np.ndarray:
+        self.counters["rejected"] += 1
+        self._event(f"rejected: {why}")
+        return self._emit(self._hold, now)
+
     def _emit(self, out: np.ndarray, now: float) -> np.ndarray:
-        self._last_out, self._last_time = out.copy(), now
+        self._last_out, self._last_time = np.array(out, float), now
         return out
 
     def tick(self, now: float) -> np.ndarray | None:
-        """Periodic check: returns the hold command when the robot must hold (stale commands, no heartbeat)."""
+        """Periodic check: the hold command when the robot must hold (stale commands or state, no heartbeat, e-stop)."""
         lim = self.limits
-        if lim.heartbeat_timeout > 0 and not self.estopped:
-            if self._last_heartbeat is None or now - self._last_heartbeat > lim.heartbeat_timeout:
+        self._clock(now)
+        if lim.heartbeat_timeout > 0 and not self.estopped and self._last_heartbeat is not None:
+            if now - self._last_heartbeat > lim.heartbeat_timeout:
                 self.trigger_estop("heartbeat missing")
         if self.estopped:
             return self._emit(self._hold, now)
-        if self._last_command_time is not None and now - self._last_command_time > lim.watchdog_timeout:
+        if self._last_command_time is None:
+            return self._emit(self._hold, now)  # no command yet: the robot holds (not an intervention)
+        problem = self.state_problem(now) or self._heartbeat_problem()
+        stale = now - self._last_command_time > lim.watchdog_timeout
+        if stale or problem:
             if not self._holding:
                 self._holding = True
                 self.counters["watchdog_holds"] += 1
-                self._event("watchdog: commands stale")
+                self._event("watchdog: commands stale" if stale else f"holding: {problem}")
             return self._emit(self._hold, now)
         return None
 

@@ -1,13 +1,17 @@
 """safety_monitor: the only path from the controller to the robot.
 
 Subscribes  /safety/in/cmd_twist (geometry_msgs/TwistStamped), /safety/in/gripper_cmd (std_msgs/Float64),
-            /joint_states, /emergency_stop (std_msgs/Empty), /safety/heartbeat (std_msgs/Empty)
+            /joint_states, /emergency_stop (std_msgs/Empty), /safety/heartbeat (std_msgs/Empty),
+            /episode/start (std_msgs/Header: the simulator moved the robot on purpose; the next state
+            is a new baseline for the speed check - never a release of the e-stop)
 Publishes   /safety/out/cmd_twist, /safety/out/gripper_cmd (remapped to the robot's command topics),
             /safety/status (vla_msgs/SafetyStatus)
 Services    ~/reset (std_srvs/Trigger): releases the e-stop latch
 
 The command vector is [twist.linear.x, .y, .z, gripper]; the gripper value is cached and forwarded
-with each twist, so one filtered command leaves per controller tick. All logic is in SafetyMonitor.
+with each twist, so one filtered command leaves per controller tick; the twist's header stamp is
+checked against max_command_age. Until the first command, and whenever the monitor holds, the
+watchdog timer sends the hold command at 50 Hz. All logic is in SafetyMonitor.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
+from rclpy.time import Time
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Empty, Float64
+from std_msgs.msg import Empty, Float64, Header
 from std_srvs.srv import Trigger
 
 from vla_core.params import ParameterError, declare_parameters, from_parameters, parameter_specs
@@ -44,6 +49,7 @@ class SafetyMonitorNode(Node):
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
         self.create_subscription(Empty, "/emergency_stop", self._on_estop, 10)
         self.create_subscription(Empty, "/safety/heartbeat", lambda _: self.monitor.heartbeat(self._now()), 10)
+        self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_timer(0.02, self._on_watchdog)
         self.create_timer(1.0 / limits.status_rate, self._publish_status)
@@ -65,9 +71,10 @@ class SafetyMonitorNode(Node):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _publish(self, command) -> None:
+    def _publish(self, command, now: float) -> None:
+        """Send ``command``, stamped with the time it was decided at (``now``, the node's clock)."""
         msg = TwistStamped()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = Time(seconds=now, clock_type=self.get_clock().clock_type).to_msg()
         msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in command[:3])
         self.pub_twist.publish(msg)
         if len(command) > 3:
@@ -77,29 +84,37 @@ class SafetyMonitorNode(Node):
 
     def _on_twist(self, msg: TwistStamped) -> None:
         lin = msg.twist.linear
-        self._publish(self.monitor.filter([lin.x, lin.y, lin.z, self._gripper], self._now()))
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        now = self._now()
+        self._publish(self.monitor.filter([lin.x, lin.y, lin.z, self._gripper], now, stamp), now)
+
+    def _on_episode_start(self, msg: Header) -> None:
+        self.monitor.rebaseline()
+        self.get_logger().info(f"episode start ({msg.frame_id or 'robot repositioned'}): state re-baselined")
 
     def _on_gripper(self, msg: Float64) -> None:
         self._gripper = msg.data
 
     def _on_joint_state(self, msg: JointState) -> None:
-        self.monitor.observe_state(list(msg.name), list(msg.position), self._now())
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        self.monitor.observe_state(list(msg.name), list(msg.position), self._now(), stamp)
 
     def _on_estop(self, _msg) -> None:
         self.monitor.trigger_estop("/emergency_stop")
-        self._publish(self.monitor.limits.hold_command)
+        self._publish(self.monitor.limits.hold_command, self._now())
 
     def _on_reset(self, _request, response):
-        response.success = self.monitor.reset()
+        response.success = self.monitor.reset(self._now())
         response.message = "e-stop released"
         self.get_logger().info("reset: e-stop released")
         self._publish_status()
         return response
 
     def _on_watchdog(self) -> None:
-        hold = self.monitor.tick(self._now())
+        now = self._now()
+        hold = self.monitor.tick(now)
         if hold is not None:
-            self._publish(hold)
+            self._publish(hold, now)
 
     def _publish_status(self) -> None:
         s = self.monitor.status()

@@ -4,9 +4,13 @@ Publishes   /joint_states (sensor_msgs/JointState: the task's proprioception nam
             /<camera>/image_raw (sensor_msgs/Image, rgb8) + /<camera>/camera_info at camera_rate, one
             pair per camera of the task (named by the task's spec, e.g. /corner2/image_raw),
             /instruction (std_msgs/String, latched), /episode/success and /episode/done (std_msgs/Bool),
+            /episode/start (std_msgs/Header: frame_id = task) before the first state of a new episode, so the
+            safety monitor takes the teleported arm as a new baseline instead of a velocity violation,
             /sim/task (std_msgs/String, latched) and /sim/state (std_msgs/Float64MultiArray: the
             simulator's full state, for scripted teleop only - the policy never subscribes to it),
-            /clock (rosgraph_msgs/Clock) when publish_clock is true
+            /clock (rosgraph_msgs/Clock) when publish_clock is true,
+            /viewer/image_raw (sensor_msgs/Image): the scene from the task's viewer camera at viewer_size
+            pixels and viewer_rate Hz, for people (demo videos, rqt); never a policy input
 Subscribes  /robot/cmd_twist (geometry_msgs/TwistStamped: end-effector velocity command, x / y / z)
             /robot/gripper_cmd (std_msgs/Float64: -1 open .. 1 close)
 Services    ~/reset (vla_msgs/ResetEpisode): new episode with a task / instruction and seed
@@ -28,7 +32,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Bool, Float64, Float64MultiArray, String
+from std_msgs.msg import Bool, Float64, Float64MultiArray, Header, String
 
 from vla_core.env import make_suite
 from vla_core.errors import VLAError
@@ -52,12 +56,17 @@ class SimRobotConfig:
     max_steps: int = doc("episode length cap in control steps", default=400)
     command_timeout: float = doc("seconds (simulation time) after which a velocity command counts as zero", default=0.1)
     publish_clock: bool = doc("publish /clock with simulation time (for use_sim_time)", default=True)
+    camera: str = doc("the suite's policy camera ('' = the suite's default)", default="")
+    viewer_size: int = doc("pixels of the viewer camera stream /viewer/image_raw", default=256)
+    viewer_rate: float = doc("Hz of simulation time of /viewer/image_raw; 0 = no viewer stream", default=0.0)
 
     def __post_init__(self):
         if self.camera_size < 8:
             raise ValueError("camera_size must be >= 8 pixels")
         if self.camera_rate <= 0 or self.real_time_factor <= 0:
             raise ValueError("camera_rate and real_time_factor must be positive")
+        if self.viewer_rate < 0 or self.viewer_size < 8:
+            raise ValueError("viewer_rate must be >= 0 and viewer_size >= 8")
         if self.max_steps < 1:
             raise ValueError("max_steps must be >= 1")
 
@@ -83,6 +92,8 @@ class SimRobotNode(Node):
         self.pub_state = self.create_publisher(Float64MultiArray, "/sim/state", 10)
         self.pub_success = self.create_publisher(Bool, "/episode/success", 10)
         self.pub_done = self.create_publisher(Bool, "/episode/done", 10)
+        self.pub_start = self.create_publisher(Header, "/episode/start", 10)
+        self.pub_viewer = self.create_publisher(Image, "/viewer/image_raw", 2) if self.cfg.viewer_rate > 0 else None
         self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.cfg.publish_clock else None
         self.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_twist, 10)
         self.create_subscription(Float64, "/robot/gripper_cmd", self._on_gripper, 10)
@@ -102,7 +113,9 @@ class SimRobotNode(Node):
             if name not in self.suite.task_names:
                 return False, f"unknown task '{name}' in suite {self.suite.name}"
             if name not in self.tasks:
-                self.tasks[name] = self.suite.make_task(name, image_size=self.cfg.camera_size, max_steps=self.cfg.max_steps)
+                camera = {"camera": self.cfg.camera} if self.cfg.camera else {}
+                self.tasks[name] = self.suite.make_task(name, image_size=self.cfg.camera_size, max_steps=self.cfg.max_steps,
+                                                        **camera)
         except VLAError as exc:
             return False, str(exc)
         self.task = self.tasks[name]
@@ -119,10 +132,16 @@ class SimRobotNode(Node):
         self._twist_time = -1e9
         self._gripper = -1.0
         self.render_every = max(1, round(self.task.spec.fps / self.cfg.camera_rate))
+        self.viewer_every = max(1, round(self.task.spec.fps / self.cfg.viewer_rate)) if self.cfg.viewer_rate > 0 else 0
+        start = Header(frame_id=name)
+        start.stamp = self._stamp()
+        self.pub_start.publish(start)
         self.pub_task.publish(String(data=name))
         self.pub_instruction.publish(String(data=self.instruction))
         self.get_logger().info(f"episode: task {name}, seed {self.seed}, instruction '{self.instruction}'")
-        self._publish(render_step=True)
+        # The new pose goes out with the next step (<= one control period later): listeners hear the
+        # episode start first and take the jump of the arm as a new baseline.
+        self._render_next = True
         return True, "ok"
 
     def _on_reset(self, request, response):
@@ -149,7 +168,8 @@ class SimRobotNode(Node):
             return
         fresh = self.sim_time - self._twist_time <= self.cfg.command_timeout
         action = np.concatenate([self._twist if fresh else np.zeros(3), [self._gripper]])
-        render = (self.episode_steps + 1) % self.render_every == 0
+        render = (self.episode_steps + 1) % self.render_every == 0 or self._render_next
+        self._render_next = False
         result = self.task.step(action, render=render)
         self.obs = result.observation
         self.success = self.success or result.success
@@ -160,9 +180,18 @@ class SimRobotNode(Node):
         if self.done:
             self.get_logger().info(f"episode done after {self.episode_steps} steps: {'success' if self.success else 'failure'}")
         self._publish(render_step=render)
+        if self.pub_viewer is not None and self.episode_steps % self.viewer_every == 0:
+            view = self.task.render_view(self.cfg.viewer_size)
+            if view is not None:
+                msg = Image(**numpy_to_image_fields(view, "rgb8"))
+                msg.header.stamp, msg.header.frame_id = self._stamp(), "viewer"
+                self.pub_viewer.publish(msg)
+
+    def _stamp(self):
+        return rclpy.time.Time(seconds=self.sim_time).to_msg() if self.cfg.publish_clock else self.get_clock().now().to_msg()
 
     def _publish(self, render_step: bool) -> None:
-        stamp = rclpy.time.Time(seconds=self.sim_time).to_msg() if self.cfg.publish_clock else self.get_clock().now().to_msg()
+        stamp = self._stamp()
         if self.pub_clock is not None:
             self.pub_clock.publish(Clock(clock=stamp))
         js = JointState(name=list(self.task.spec.proprio_names), position=[float(v) for v in self.obs["proprio"]])

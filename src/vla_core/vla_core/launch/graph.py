@@ -63,7 +63,8 @@ class NodeSpec:
         for p in self.parameters:
             out += ["--params-file", str(p)]
         for param, arg in self.arg_parameters.items():
-            out += ["-p", f"{param}:={values[arg]}"]
+            value = values[arg] if values[arg] != "" else "''"   # ROS parses the value as YAML: '' is the empty string
+            out += ["-p", f"{param}:={value}"]
         for src, dst in self.remappings.items():
             out += ["-r", f"{src}:={dst}"]
         return out

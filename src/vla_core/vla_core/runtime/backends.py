@@ -8,7 +8,8 @@ The instruction embedding is computed once per distinct instruction and cached. 
 (diffusion, flow) run the same fixed sampling loop on every back end; ``noise`` (B, H, A) fixes its
 starting point so back ends can be compared on identical draws, and ``guidance`` = (targets (H, A)
 in robot units, weights (H,)) conditions the chunk on actions already planned (real-time chunking,
-:mod:`vla_core.policy.guidance`; ``supports_guidance`` says whether the head can use it).
+:mod:`vla_core.policy.guidance`; ``supports_guidance`` says whether the head can use it). Chunks are
+clipped to the spec's ``action_low`` / ``action_high``: the range the policy was trained on.
 """
 
 from __future__ import annotations
@@ -95,7 +96,11 @@ class PolicyRuntime(ABC):
             guidance = (self._normalize_action(targets), np.asarray(weights, np.float32))
         else:
             guidance = None
-        return np.asarray(self._predict(images, proprio, lang, noise, guidance), dtype=np.float32)
+        chunk = np.asarray(self._predict(images, proprio, lang, noise, guidance), dtype=np.float32)
+        if self.spec.action_low and self.spec.action_high:
+            # Never beyond the range the policy was trained on (a regression head can overshoot it).
+            chunk = np.clip(chunk, np.asarray(self.spec.action_low, np.float32), np.asarray(self.spec.action_high, np.float32))
+        return chunk
 
     def reset(self) -> None:  # noqa: B027 - an optional hook
         """Per-episode reset (runtimes are stateless apart from the instruction cache)."""

@@ -104,7 +104,10 @@ class Trainer:
         self.spec = spec_from_episodes(report.episodes, config.data.cameras or None)
         self.train_set = EpisodeDataset(train_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras))
         self.val_set = EpisodeDataset(val_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras)) if val_eps else None
-        self.policy = make_policy(pc, self.spec, dataset_stats(train_eps))
+        stats = dataset_stats(train_eps)
+        # The action range the policy is trained on: every runtime clips its chunks to it.
+        self.spec.action_low, self.spec.action_high = stats["action_min"].tolist(), stats["action_max"].tolist()
+        self.policy = make_policy(pc, self.spec, stats)
         if tc.init_from:
             loaded, skipped = load_matching_weights(self.policy, tc.init_from)
             print(f"initialised {len(loaded)} tensors from {tc.init_from} ({len(skipped)} skipped: other names or shapes)")
