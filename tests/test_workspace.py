@@ -85,3 +85,20 @@ def test_every_dependency_is_pinned():
             if name:
                 base = re.split(r"[=<>\[]", name)[0]
                 assert any(k.lower().replace("_", "-") == base.lower() for k in pins), f"{base} is not pinned"
+
+
+@pytest.mark.parametrize("name", [p for p in PACKAGES if (ROOT / "src" / p / "setup.py").is_file()])
+def test_every_executable_imports_and_matches_setup_py(name):
+    """What ros2 run starts: each console script of setup.py is installed, importable and documented."""
+    import importlib
+    import importlib.metadata as md
+
+    declared = sorted(re.findall(r'"(\w+) = ([\w.]+:\w+)"', (ROOT / "src" / name / "setup.py").read_text()))
+    installed = sorted((e.name, e.value) for e in md.distribution(name).entry_points if e.group == "console_scripts")
+    assert installed == declared, "the install is stale: run make setup"
+    for script, target in declared:
+        module, function = target.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), target
+        assert (importlib.import_module(module).__doc__ or "").strip(), f"{module} has no module docstring"
+        if name != "vla_core":
+            assert (ROOT / "install" / name / "lib" / name / script).is_file(), f"ros2 run {name} {script} would not find it"

@@ -153,8 +153,14 @@ def test_partial_load_takes_matching_tensors_only(tiny_config, tmp_path):
     policy, _, _ = build(reg)
     save_checkpoint(tmp_path / "ckpt", policy, reg)
     other, _, _ = build(tiny_config("tokens"))
+    before = {k: v.clone() for k, v in other.state_dict().items()}
     loaded, skipped = load_matching_weights(other, tmp_path / "ckpt")
-    assert any(k.startswith("vision.") for k in loaded) and not any(k.startswith("head.") for k in loaded) or \
-        all(not k.startswith("head.out") for k in loaded)
-    assert "head.out.weight" in skipped  # 4 outputs vs 4 x 64 bins
+    saved = policy.state_dict()
+    stored = {k for k in saved if k in policy.trainable_state_keys()}
+    same = {k for k in stored if k in before and before[k].shape == saved[k].shape and not k.startswith("normalizer.")}
+    assert set(loaded) == same and set(skipped) == stored - same  # exactly the same-name same-shape tensors
+    assert {k for k in skipped if not k.startswith("normalizer.")} == {"head.out.bias", "head.out.weight"}
+    for k in loaded:
+        torch.testing.assert_close(other.state_dict()[k], saved[k], rtol=0, atol=0)
+    assert torch.equal(other.state_dict()["head.out.weight"], before["head.out.weight"])  # left as it was
     torch.testing.assert_close(other.state_dict()["vision.out.weight"], policy.state_dict()["vision.out.weight"])

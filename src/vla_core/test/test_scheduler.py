@@ -128,6 +128,10 @@ def test_requests_wait_for_the_pending_chunk_and_follow_execute_steps():
     s2.request(0)
     s2.insert(np.zeros((4, 1)), 0, 0)
     assert not s2.wants_chunk(1) and s2.wants_chunk(3)  # only 1 planned action left < min_buffer 2
+    s3 = ChunkScheduler(SchedulerConfig(mode="blend", execute_steps=100, min_buffer=0))
+    s3.request(0)
+    s3.insert(np.zeros((2, 1)), 0, 0)
+    assert not s3.wants_chunk(1) and s3.wants_chunk(2)  # an empty plan always asks, whatever min_buffer
 
 
 def test_rtc_request_carries_the_plan_and_the_new_chunk_replaces_it():

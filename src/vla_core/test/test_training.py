@@ -1,5 +1,6 @@
 import json
 
+import pytest
 import torch
 from conftest import TINY
 
@@ -10,17 +11,25 @@ from vla_core.training.finetune import count_parameters
 from vla_core.training.trainer import Trainer
 
 
-def test_train_writes_last_and_best_and_loss_falls(tiny_config):
-    cfg = tiny_config("regression", "--train.steps=60", "--train.val_every=30", "--train.save_every=30",
-                      "--train.batch_size=16", "--train.warmup_steps=5", "--data.val_fraction=0.2")
+def test_train_writes_last_and_best_and_loss_falls(tmp_path):
+    from vla_core.data.synthetic import make_dataset
+
+    make_dataset(tmp_path / "data", episodes=8)  # 2 held out: one per instruction
+    cfg = ExperimentConfig.load(None, [*TINY, "--policy.head=regression", f"--data.path={tmp_path / 'data'}",
+                                       f"--train.output_dir={tmp_path / 'run'}", "--train.device=cpu", "--train.steps=100",
+                                       "--train.val_every=50", "--train.save_every=50", "--train.batch_size=16",
+                                       "--train.warmup_steps=5", "--train.lr=1e-3", "--data.val_fraction=0.25"])
     trainer = Trainer(cfg, progress=False)
+    untrained = trainer.validate()  # the same fixed validation batches, before any step
     result = trainer.run()
     assert (result.output_dir / "last" / "model.safetensors").is_file()
     assert (result.output_dir / "best" / "training_state.pt").is_file()
-    assert result.best_val_loss < 1.0
+    # Measured here: 0.72 before training, 0.28 after; held-out episodes, so this is learning, not memory.
+    assert result.best_val_loss < 0.6 * untrained, (result.best_val_loss, untrained)
     assert list((result.output_dir / "tensorboard").glob("events.out.tfevents.*"))
     policy = load_policy(result.output_dir / "last")
     assert policy.spec.cameras == {"front": [32, 32, 3]}
+    assert policy.spec.action_low == pytest.approx([-0.2, -0.1, -0.5, -0.5], abs=0.02)  # the range it was trained on
 
 
 def test_exact_resume(tiny_config, tmp_path):
@@ -53,7 +62,9 @@ def test_lora_leaves_base_weights_frozen(tiny_config, capsys):
     changed = [k for k in after if not torch.equal(before[k], after[k])]
     assert changed and all("lora_" in k for k in changed), changed
     trainable, total = count_parameters(trainer.policy)
-    assert 0 < trainable < total / 5
+    # Exactly the adapters train: the frozen language model alone would make any count look small.
+    lora_params = sum(p.numel() for n, p in trainer.policy.named_parameters() if "lora_" in n)
+    assert trainable == lora_params > 0
 
 
 def test_lora_checkpoint_reloads(tiny_config, tmp_path):
@@ -74,7 +85,18 @@ def test_fine_tune_from_checkpoint_with_lr_groups(tiny_config, tmp_path, capsys)
                       f"--train.init_from={tmp_path / 'base' / 'last'}", "--train.lr_multipliers={vision: 0.1}",
                       f"--train.output_dir={tmp_path / 'ft'}")
     trainer = Trainer(cfg, progress=False)
-    assert "initialised" in capsys.readouterr().out
+    base = load_policy(tmp_path / "base" / "last").state_dict()
+    tuned = trainer.policy.state_dict()
+    # Every tensor of the shared trunk came from the checkpoint; the flow head (new) did not.
+    for prefix in ("vision.", "proprio.", "fusion."):
+        keys = [k for k in base if k.startswith(prefix)]
+        assert keys and all(torch.equal(tuned[k], base[k]) for k in keys), prefix
+    assert "head.net.out.weight" not in base  # the flow head is new: nothing of it could load
+    from safetensors.torch import load_file
+
+    stored = load_file(str(tmp_path / "base" / "last" / "model.safetensors"))
+    trunk = [k for k in stored if not k.startswith(("head.", "normalizer."))]
+    assert f"initialised {len(trunk)} tensors" in capsys.readouterr().out
     lrs = {g["name"]: g["initial_lr"] for g in trainer.optimizer.param_groups}
     assert lrs["vision"] == cfg.train.lr * 0.1 and lrs["head"] == cfg.train.lr
 

@@ -61,6 +61,16 @@ def test_rate_limit_starts_from_hold_at_start_up_and_after_release():
     np.testing.assert_allclose(fresh.filter([1, 0, 0, 0], 0.0, 0.0), [0, 0, 0, 0])  # the very first command: from hold
 
 
+def test_rate_limit_follows_command_stamps_not_arrival():
+    m = ready(t=0.0)
+    m.filter([0.0, 0, 0, 0], 0.10, stamp=0.10)
+    # Stamped 50 ms apart (the controller's ticks) but delivered 1 ms apart: 20 units/s * 50 ms = 1.0 allowed.
+    assert m.filter([0.8, 0, 0, 0], 0.101, stamp=0.15)[0] == pytest.approx(0.8)
+    unstamped = ready(t=0.0, max_command_age=0.0)
+    unstamped.filter([0.0, 0, 0, 0], 0.10)
+    assert unstamped.filter([0.8, 0, 0, 0], 0.101)[0] == pytest.approx(0.02)  # no stamps checked: arrival times
+
+
 def test_ramp_in_after_release():
     m = ready(ramp_in_time=1.0, max_rate=[0, 0, 0, 0])
     m.trigger_estop("test")

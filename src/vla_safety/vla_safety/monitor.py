@@ -126,6 +126,7 @@ class SafetyMonitor:
     def _forget_time(self, now: float | None) -> None:
         """Drop every belief that depends on time (start-up, a clock jump): hold until fresh data arrives."""
         self._last_out, self._last_time = self._hold.copy(), now   # rate limits start from hold
+        self._last_out_stamp: float | None = None
         self._last_command_time: float | None = None
         self._last_stamp: float | None = None
         self._holding = False
@@ -170,7 +171,7 @@ class SafetyMonitor:
         self.estopped = False
         self._active.clear()
         self.reasons = []
-        self._last_out, self._last_time = self._hold.copy(), now
+        self._last_out, self._last_time, self._last_out_stamp = self._hold.copy(), now, None
         self._release_time = now
         self._holding = False
         self.rebaseline()
@@ -277,7 +278,14 @@ class SafetyMonitor:
         out = np.clip(cmd, self._lo, self._hi)
         clipped = not np.array_equal(out, cmd)
         self._event("clipped to command bounds", clipped)
-        dt = 0.0 if self._last_time is None else max(now - self._last_time, 0.0)
+        # Between two stamped commands the rate limit runs on their own timeline: commands delivered late and
+        # bunched together are not "too fast" (checked stamps cannot run ahead of the clock). After a hold, or
+        # without stamps, it runs on arrival times (a hold applies when it is sent).
+        stamped = stamp if (lim.max_command_age > 0 and stamp is not None) else None
+        if stamped is not None and self._last_out_stamp is not None:
+            dt = max(stamped - self._last_out_stamp, 0.0)
+        else:
+            dt = 0.0 if self._last_time is None else max(now - self._last_time, 0.0)
         step = np.where(self._rate > 0, self._rate * dt, np.inf)
         limited = np.clip(out, self._last_out - step, self._last_out + step)
         if not np.array_equal(limited, out):
@@ -301,15 +309,21 @@ class SafetyMonitor:
         else:
             self._clear("clipped", "rate limited", "workspace bound")
         self.counters["forwarded"] += 1
-        return self._emit(out, now)
+        return self._emit(out, now, stamped)
 
     def _reject(self, why: str, now: float) -> np.ndarray:
         self.counters["rejected"] += 1
         self._event(f"rejected: {why}")
         return self._emit(self._hold, now)
 
-    def _emit(self, out: np.ndarray, now: float) -> np.ndarray:
-        self._last_out, self._last_time = np.array(out, float), now
+    @property
+    def output_time(self) -> float | None:
+        """The time the last output is for: its command's stamp, or when it was sent (holds, unstamped commands)."""
+        return self._last_out_stamp if self._last_out_stamp is not None else self._last_time
+
+    def _emit(self, out: np.ndarray, now: float, stamp: float | None = None) -> np.ndarray:
+        """Remember what was sent: when (``now``), and the stamp of the command it came from (None: a hold)."""
+        self._last_out, self._last_time, self._last_out_stamp = np.array(out, float), now, stamp
         return out
 
     def tick(self, now: float) -> np.ndarray | None:

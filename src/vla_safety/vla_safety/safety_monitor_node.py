@@ -72,7 +72,7 @@ class SafetyMonitorNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _publish(self, command, now: float) -> None:
-        """Send ``command``, stamped with the time it was decided at (``now``, the node's clock)."""
+        """Send ``command`` stamped ``now``: the time it is for (a forwarded command keeps its controller's stamp)."""
         msg = TwistStamped()
         msg.header.stamp = Time(seconds=now, clock_type=self.get_clock().clock_type).to_msg()
         msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in command[:3])
@@ -85,8 +85,8 @@ class SafetyMonitorNode(Node):
     def _on_twist(self, msg: TwistStamped) -> None:
         lin = msg.twist.linear
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        now = self._now()
-        self._publish(self.monitor.filter([lin.x, lin.y, lin.z, self._gripper], now, stamp), now)
+        out = self.monitor.filter([lin.x, lin.y, lin.z, self._gripper], self._now(), stamp)
+        self._publish(out, self.monitor.output_time)
 
     def _on_episode_start(self, msg: Header) -> None:
         self.monitor.rebaseline()

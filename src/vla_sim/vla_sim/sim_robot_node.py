@@ -162,9 +162,14 @@ class SimRobotNode(Node):
     # ------------------------------------------------------------------ loop
     def _step(self) -> None:
         if self.done:
-            # Physics holds, but time goes on: nodes on use_sim_time keep ticking (and holding).
+            # Physics holds, but time goes on and the cameras keep streaming, as a real robot's would:
+            # nodes on use_sim_time keep ticking (and holding), a late-starting policy still sees the scene.
             self.sim_time += 1.0 / self.task.spec.fps
-            self._publish(render_step=False)
+            self.steps_total += 1
+            render = self.steps_total % self.render_every == 0
+            if render:
+                self.obs = self.task.observe()
+            self._publish(render_step=render)
             return
         fresh = self.sim_time - self._twist_time <= self.cfg.command_timeout
         action = np.concatenate([self._twist if fresh else np.zeros(3), [self._gripper]])

@@ -7,8 +7,8 @@ Ticks are integers (control periods). A chunk computed from the observation of t
 the actions for ticks ``t0 .. t0 + H - 1``.
 
 1. Requests: a chunk is wanted when none is pending and either ``execute_steps`` ticks have passed
-   since the last request, or fewer than ``min_buffer`` planned actions remain (synchronous mode:
-   when the plan is used up).
+   since the last request, or nothing or fewer than ``min_buffer`` planned actions remain
+   (synchronous mode: when the plan is used up).
 2. Latency compensation: when a chunk for ``t0`` arrives at tick ``now > t0``, its first
    ``now - t0`` actions went stale while inference ran and are skipped. In ``sync`` mode the robot
    held still while it waited, so the chunk starts at ``now`` instead (nothing is stale).
@@ -134,8 +134,8 @@ class ChunkScheduler:
         depth = self.depth(tick)
         if self.config.mode == "sync":
             return depth == 0
-        if self._last_request is None or depth < self.config.min_buffer:
-            return True
+        if self._last_request is None or depth == 0 or depth < self.config.min_buffer:
+            return True  # nothing (or too little) planned: always ask
         return tick - self._last_request >= self.config.execute_steps
 
     def request(self, tick: int, frozen: int = 0) -> ChunkRequest:
