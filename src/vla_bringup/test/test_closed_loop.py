@@ -1,10 +1,8 @@
 """Closed loop over real DDS: sim_robot + vla_controller (tiny checkpoint) + safety_monitor from robot.yaml."""
 
-import pytest
 
-pytest.importorskip("rclpy")
-pytest.importorskip("metaworld")
-
+import metaworld  # noqa: F401 - required: a missing install fails, never skips
+import rclpy  # noqa: F401 - required: a missing install fails, never skips
 from conftest import Launch  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402

@@ -13,8 +13,7 @@ import time
 
 import numpy as np
 import pytest
-
-pytest.importorskip("rclpy")
+import rclpy  # noqa: F401 - required: a missing install fails, never skips
 
 RATE = 30.0
 

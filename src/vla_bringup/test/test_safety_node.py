@@ -15,10 +15,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import rclpy  # noqa: F401 - required: a missing install fails, never skips
 import yaml
-
-pytest.importorskip("rclpy")
-
 from builtin_interfaces.msg import Time  # noqa: E402
 from conftest import Launch  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402

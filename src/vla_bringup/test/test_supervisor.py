@@ -5,13 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 from conftest import Launch
 
 NODES = Path(__file__).parent / "nodes"
 
-pytest.importorskip("rclpy")
+import rclpy  # noqa: E402,F401 - required: a missing install fails, never skips
 
 
 def write_graph(tmp_path, crash_after=0.0, listener_required=True):

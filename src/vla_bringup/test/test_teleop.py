@@ -1,10 +1,8 @@
 """Teleop over real DDS: sim_robot + scripted_teleop + teleop_collector write episodes vla_core loads."""
 
-import pytest
 
-pytest.importorskip("rclpy")
-pytest.importorskip("metaworld")
-
+import metaworld  # noqa: F401 - required: a missing install fails, never skips
+import rclpy  # noqa: F401 - required: a missing install fails, never skips
 from conftest import Launch  # noqa: E402
 
 from vla_core.data.dataset import load_episodes  # noqa: E402

@@ -11,11 +11,10 @@ import unittest
 import pytest
 
 pytest.importorskip("launch_testing", reason="launch_testing is not installed (no ROS 2 install, no ../shared/ros2-launch)")
-pytest.importorskip("metaworld")
-
 import launch  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
+import metaworld  # noqa: F401 - required: a missing install fails, never skips
 from ament_index_python.packages import get_package_share_directory  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import numpy as np
+import onnxruntime  # noqa: F401 - required: a missing install fails, never skips
 import pytest
 import torch
 
@@ -13,8 +14,6 @@ from vla_core.errors import VLAError
 from vla_core.export import export_onnx
 from vla_core.policy import HEADS, make_policy
 from vla_core.runtime.backends import load_runtime
-
-pytest.importorskip("onnxruntime")
 
 # Stated tolerance: ONNX Runtime and eager PyTorch agree to 1e-4 in robot units (float32).
 ATOL = 1e-4

@@ -1,9 +1,7 @@
 """The generated vla_msgs interfaces import and survive a serialisation round trip."""
 
 import pytest
-
-pytest.importorskip("rclpy")
-
+import rclpy  # noqa: F401 - required: a missing install fails, never skips
 from builtin_interfaces.msg import Duration  # noqa: E402
 from rclpy.serialization import deserialize_message, serialize_message  # noqa: E402
 

@@ -8,8 +8,7 @@ import sys
 import time
 
 import pytest
-
-pytest.importorskip("rclpy")
+import rclpy  # noqa: F401 - required: a missing install fails, never skips
 
 NODE = r"""
 import sys

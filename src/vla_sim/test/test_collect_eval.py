@@ -4,12 +4,11 @@ import json
 import subprocess
 import sys
 
+import metaworld  # noqa: F401 - required: a missing install fails, never skips
 import pytest
 
 from vla_core.cli import main
 from vla_core.data.dataset import load_episodes
-
-pytest.importorskip("metaworld")
 
 
 @pytest.fixture(scope="module")

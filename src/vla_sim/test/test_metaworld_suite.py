@@ -1,12 +1,11 @@
 """Meta-World MT10 behind the Task interface: specs, seeded resets, experts, instructions."""
 
+import metaworld  # noqa: F401 - required: a missing install fails, never skips
 import numpy as np
 import pytest
 
 from vla_core.env import UnknownInstructionError, make_suite
 from vla_sim.metaworld_suite import MT10_TASKS
-
-pytest.importorskip("metaworld")
 
 
 @pytest.fixture(scope="module")
