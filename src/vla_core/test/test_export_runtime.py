@@ -178,3 +178,33 @@ def test_guidance_is_ignored_by_deterministic_heads_and_checked(exported):
     flow = load_runtime(heads["flow"][0], "torch")
     with pytest.raises(VLAError, match="guidance must be targets"):
         flow.predict_chunk(obs, guidance=(plan[:3], np.ones(3, np.float32)))
+
+
+def test_torch_compile_matches_eager(exported):
+    heads, eps = exported
+    obs = _obs(eps, b=1)
+    eager = load_runtime(heads["regression"][0], "torch").predict_chunk(obs)
+    compiled = load_runtime(heads["regression"][0], "torch", compile=True)
+    assert compiled._encode is not compiled.policy.encode  # really compiled (an OptimizedModule wrapper)
+    np.testing.assert_allclose(compiled.predict_chunk(obs), eager, atol=ATOL, rtol=0)
+
+
+def test_execution_providers_are_used_in_order_and_refused_when_absent(exported):
+    import onnxruntime as ort
+
+    from vla_core.runtime.backends import runtime_options
+
+    heads, eps = exported
+    onnx_dir = heads["flow"][1]
+    rt = load_runtime(onnx_dir, "onnxruntime", **runtime_options("onnxruntime", providers=["CUDAExecutionProvider",
+                                                                                            "CPUExecutionProvider"]))
+    expected = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+    assert rt.providers == expected
+    assert all(s.get_providers()[0] == expected[0] for s in rt.sessions.values())
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(VLAError, match=r"none of the requested ONNX Runtime execution providers \['CUDAExecutionProvider'\]"):
+            load_runtime(onnx_dir, "onnxruntime", providers=["CUDAExecutionProvider"])
+    with pytest.raises(VLAError, match="torch.compile applies to the torch back end, not 'onnxruntime'"):
+        runtime_options("onnxruntime", compile=True)
+    with pytest.raises(VLAError, match="execution providers apply to the onnxruntime back end, not 'torch'"):
+        runtime_options("torch", providers=["CPUExecutionProvider"])

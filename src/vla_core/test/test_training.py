@@ -111,15 +111,26 @@ def test_cli_train_end_to_end(tiny_data, tmp_path, capsys):
     assert ExperimentConfig.load(out / "last" / "config.yaml").train.steps == 3
 
 
-def test_wandb_without_the_package_is_a_clear_error(tiny_config):
-    import importlib.util
+def test_wandb_logs_an_offline_run(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    cfg = tiny_config("regression", "--train.wandb=true", "--train.steps=3", "--train.log_every=1", "--train.batch_size=4",
+                      "--train.tensorboard=false", f"--train.output_dir={tmp_path / 'run'}")
+    Trainer(cfg, progress=False).run()
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1
+    log = runs[0].read_bytes()
+    for key in (b"train/loss", b"train/lr", b"train/samples_per_s", b"policy"):  # metrics and the config
+        assert key in log, key
+
+
+def test_wandb_without_the_package_is_a_clear_error(tiny_config, monkeypatch):
+    import sys
 
     import pytest
 
     from vla_core.errors import ConfigError
 
-    if importlib.util.find_spec("wandb") is not None:
-        pytest.skip("wandb is installed here")
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if it were not installed
     with pytest.raises(ConfigError, match="wandb is not installed"):
         Trainer(tiny_config("regression", "--train.wandb=true"), progress=False)
 

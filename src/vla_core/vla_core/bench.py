@@ -58,10 +58,24 @@ def _latency(runtime, obs: dict, n: int) -> dict:
             "mean": round(float(ms.mean()), 3), "n": n}
 
 
-def bench_head(head: str, quick: bool, overrides: list[str], backends: list[str], workdir: Path) -> dict:
+def _network_passes(runtime, obs: dict) -> int:
+    """Passes of the head's network per chunk (1 for regression / tokens, the sampling steps for diffusion / flow)."""
+    head = runtime.policy.head
+    module = head.net if hasattr(head, "net") else head.decoder
+    calls = []
+    hook = module.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        runtime.predict_chunk(obs)
+    finally:
+        hook.remove()
+    return len(calls)
+
+
+def bench_head(head: str, quick: bool, overrides: list[str], backends: list[str], workdir: Path, compile: bool = False,
+               providers: list[str] | None = None) -> dict:
     """Latency (p50 / p99 ms, batch 1) per back end, and training samples/s, for one head."""
     from vla_core.checkpoint import save_checkpoint
-    from vla_core.runtime.backends import load_runtime
+    from vla_core.runtime.backends import load_runtime, runtime_options
 
     config = ExperimentConfig.load(None, [f"--policy.head={head}", *overrides])
     spec = bench_spec()
@@ -72,16 +86,19 @@ def bench_head(head: str, quick: bool, overrides: list[str], backends: list[str]
     n = 30 if quick else 200
     ckpt = save_checkpoint(workdir / head, policy, config)
     latency = {}
+    passes = None
     for backend in backends:
         if backend == "torch":
-            runtime = load_runtime(ckpt, "torch")
+            runtime = load_runtime(ckpt, "torch", **runtime_options("torch", compile=compile))
+            passes = _network_passes(runtime, obs)
         else:
             from vla_core.export import export_onnx
 
             export_dir = workdir / f"{head}_onnx"
             if not export_dir.exists():
                 export_onnx(ckpt, export_dir)
-            runtime = load_runtime(export_dir, backend)
+            options = runtime_options(backend, providers=providers if backend == "onnxruntime" else None)
+            runtime = load_runtime(export_dir, backend, **options)
         latency[backend] = _latency(runtime, obs, n)
 
     policy.train()
@@ -102,7 +119,7 @@ def bench_head(head: str, quick: bool, overrides: list[str], backends: list[str]
         if i > 0:  # the first step pays one-off allocation costs
             rates.append(bsz / (time.perf_counter() - t0))
     trainable = sum(p.numel() for k, p in policy.named_parameters() if p.requires_grad)
-    out = {"latency_ms": latency}
+    out = {"latency_ms": latency, "network_passes_per_chunk": passes}
     if "torch" in latency and len(latency) > 1:
         out["speedup_vs_torch_p50"] = {b: round(latency["torch"]["p50"] / v["p50"], 2) for b, v in latency.items() if b != "torch"}
     return out | {
@@ -111,7 +128,8 @@ def bench_head(head: str, quick: bool, overrides: list[str], backends: list[str]
 
 
 def run_bench(quick: bool = False, heads: list[str] | None = None, overrides: list[str] | None = None,
-              threads: int = 0, backends: list[str] | None = None) -> dict:
+              threads: int = 0, backends: list[str] | None = None, compile: bool = False,
+              providers: list[str] | None = None) -> dict:
     """Benchmark every requested head on every requested back end; returns a JSON-able dict."""
     import tempfile
 
@@ -134,6 +152,7 @@ def run_bench(quick: bool = False, heads: list[str] | None = None, overrides: li
     torch.manual_seed(0)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        results = {h: bench_head(h, quick, list(overrides or []), backends, Path(tmp)) for h in heads}
+        results = {h: bench_head(h, quick, list(overrides or []), backends, Path(tmp), compile, providers) for h in heads}
     return {"machine": machine(), "recipe": "one 64px camera, 4-D state, 4-D action, batch 1 latency through the runtime interface",
-            "backends": backends, "quick": quick, "heads": results, "wall_s": round(time.perf_counter() - t0, 1)}
+            "backends": backends, "compile": compile, "providers": list(providers or []), "quick": quick, "heads": results,
+            "wall_s": round(time.perf_counter() - t0, 1)}

@@ -51,7 +51,7 @@ def cmd_eval(args) -> int:
                      episodes_per_task=args.episodes_per_task, heldout_episodes_per_task=args.heldout_episodes_per_task,
                      tasks=_csv(args.tasks), modes=_csv(args.modes), delays_ms=_csv(args.delay_ms) or ["0"],
                      baselines=_csv(args.baselines), max_steps=args.max_steps, workers=args.workers,
-                     video=not args.no_video, backend=args.backend)
+                     video=not args.no_video, backend=args.backend, compile=args.compile, providers=_csv(args.providers))
     from vla_core.evaluation import policy_agents
     from vla_core.runtime.scheduler import parse_mode
 
@@ -80,7 +80,7 @@ def cmd_bench(args) -> int:
     from vla_core.bench import run_bench
 
     result = run_bench(quick=args.quick, heads=_csv(args.heads) or None, overrides=args.overrides, threads=args.threads,
-                       backends=_csv(args.backends))
+                       backends=_csv(args.backends), compile=args.compile, providers=_csv(args.providers))
     print(json.dumps(result, indent=2))
     return 0
 
@@ -122,6 +122,12 @@ def cmd_launch(args) -> int:
         print(graph.describe())
         return 0
     return Supervisor(graph).run()
+
+
+def _runtime_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compile", action="store_true", help="torch back end: torch.compile the encoder (slow to start)")
+    p.add_argument("--providers", default="", help="onnxruntime back end: execution providers in order of preference, "
+                                                   "e.g. CUDAExecutionProvider,CPUExecutionProvider")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--backend", default="torch", help="torch (checkpoint) or onnxruntime / tensorrt (export directory)")
+    _runtime_flags(p)
     p.add_argument("--out", default="runs/eval", help="report directory")
     p.add_argument("--no-video", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -184,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heads", default="", help="comma-separated heads (default: all)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     p.add_argument("--backends", default="torch", help="comma-separated: torch, onnxruntime, tensorrt")
+    _runtime_flags(p)
     p.set_defaults(func=cmd_bench, accepts_overrides=True)
 
     p = sub.add_parser("data", help="inspect and convert demonstration data")

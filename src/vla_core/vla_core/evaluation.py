@@ -81,6 +81,8 @@ class EvalConfig:
     workers: int = 2
     video: bool = True
     backend: str = "torch"       # torch | onnxruntime | tensorrt (onnxruntime / tensorrt need an export directory)
+    compile: bool = False        # torch back end: torch.compile the encoder
+    providers: list[str] = field(default_factory=list)   # onnxruntime: execution providers, in order of preference
 
 
 def policy_agents(modes: list[str], delays_ms: list[str]) -> list[str]:
@@ -121,9 +123,9 @@ def _init_worker(cfg: EvalConfig) -> None:
     _STATE["suite"] = make_suite(cfg.suite)
     _STATE["tasks"] = {}
     if cfg.checkpoint:
-        from vla_core.runtime.backends import load_runtime
+        from vla_core.runtime.backends import load_runtime, runtime_options
 
-        _STATE["policy"] = load_runtime(cfg.checkpoint, cfg.backend)
+        _STATE["policy"] = load_runtime(cfg.checkpoint, cfg.backend, **runtime_options(cfg.backend, 1, cfg.compile, cfg.providers))
 
 
 def _task(name: str, image_size: int, camera: str | None):
@@ -371,7 +373,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     """Run every rollout of ``cfg`` not already in ``results.jsonl`` (in ``workers`` processes) and write the report."""
     from tqdm import tqdm
 
-    if cfg.checkpoint:  # fail fast, in this process, on a bad checkpoint or export
+    if cfg.checkpoint:  # fail fast, in this process, on a bad checkpoint, export or back-end option
+        from vla_core.runtime.backends import runtime_options
+
+        runtime_options(cfg.backend, 1, cfg.compile, cfg.providers)
         if (Path(cfg.checkpoint) / "export.json").is_file():
             from vla_core.export import read_export
 

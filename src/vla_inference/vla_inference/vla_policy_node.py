@@ -49,6 +49,11 @@ class PolicyParams:
     checkpoint: str = doc("checkpoint directory (torch) or export directory (onnxruntime, tensorrt)", default="")
     backend: str = doc("inference back end: torch, onnxruntime or tensorrt", default="torch")
     inference_threads: int = doc("CPU threads for inference (0 = the library's default)", default=1)
+    torch_compile: bool = doc("torch back end: torch.compile the encoder (slower start, faster inference on a GPU)",
+                              default=False)
+    onnx_providers: list[str] = doc("onnxruntime back end: execution providers in order of preference (empty: CPU), "
+                                    "e.g. [TensorrtExecutionProvider, CUDAExecutionProvider, CPUExecutionProvider]",
+                                    default_factory=list)
     observation_timeout: float = doc("seconds after which an observation is too old to act on", default=0.5)
     nice: int = doc("CPU priority offset of this process (positive = lower priority than the control loop; "
                     "0 = unchanged)", default=5)
@@ -80,13 +85,15 @@ class VLAPolicyNode(Node):
             self.params = from_parameters(PolicyParams, values, self.get_name())
             if self.params.nice > 0:
                 os.nice(self.params.nice)
-            from vla_core.runtime.backends import load_runtime
+            from vla_core.runtime.backends import load_runtime, runtime_options
 
-            kwargs = {"threads": self.params.inference_threads} if self.params.backend in ("torch", "onnxruntime") else {}
+            p = self.params
             try:
-                runtime = load_runtime(self.params.checkpoint, self.params.backend, **kwargs)
+                options = runtime_options(p.backend, p.inference_threads, p.torch_compile, p.onnx_providers)
+                runtime = load_runtime(p.checkpoint, p.backend, **options)
             except VLAError as exc:
-                raise ParameterError(f"vla_policy: parameter 'checkpoint' / 'backend': {exc}") from None
+                raise ParameterError(f"vla_policy: parameters 'checkpoint' / 'backend' / 'torch_compile' / 'onnx_providers': "
+                                     f"{exc}") from None
         else:
             self.params = PolicyParams(checkpoint="<in-process>", observation_timeout=values["observation_timeout"])
         self.runtime = runtime

@@ -253,7 +253,11 @@ class OnnxRuntime(_GraphRuntime):
                            "or onnxruntime-gpu for CUDA / TensorRT)") from None
         super().__init__(export_dir, seed)
         available = ort.get_available_providers()
-        providers = [p for p in (providers or ["CPUExecutionProvider"]) if p in available] or ["CPUExecutionProvider"]
+        requested = list(providers or ["CPUExecutionProvider"])
+        providers = [p for p in requested if p in available]  # in order of preference; unavailable ones dropped
+        if not providers:
+            raise VLAError(f"none of the requested ONNX Runtime execution providers {requested} is available here; "
+                           f"available: {available}")
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads > 0:
@@ -322,6 +326,22 @@ class TensorRTRuntime(_GraphRuntime):
         ctx.execute_async_v3(stream.cuda_stream)
         stream.synchronize()
         return next(iter(outputs.values())).float().cpu().numpy()
+
+
+def runtime_options(backend: str, threads: int = 0, compile: bool = False, providers: list[str] | None = None) -> dict:
+    """Keyword arguments of :func:`load_runtime` for ``backend``; options another back end would ignore are refused."""
+    if compile and backend != "torch":
+        raise VLAError(f"torch.compile applies to the torch back end, not '{backend}'")
+    if providers and backend != "onnxruntime":
+        raise VLAError(f"execution providers apply to the onnxruntime back end, not '{backend}'")
+    options: dict = {}
+    if backend in ("torch", "onnxruntime") and threads > 0:
+        options["threads"] = threads
+    if compile:
+        options["compile"] = True
+    if providers:
+        options["providers"] = list(providers)
+    return options
 
 
 def load_runtime(path: str | Path, backend: str = "torch", **kwargs) -> PolicyRuntime:
