@@ -114,3 +114,25 @@ def test_required_dependencies_are_installed(module):
     import importlib
 
     importlib.import_module(module)
+
+
+PARAMETER_CLASSES = ["vla_safety.monitor:SafetyLimits", "vla_inference.executor:ExecutorConfig",
+                     "vla_core.runtime.scheduler:SchedulerConfig", "vla_inference.vla_controller_node:TwistCommandConfig",
+                     "vla_inference.vla_policy_node:PolicyParams"]
+
+
+@pytest.mark.parametrize("target", PARAMETER_CLASSES)
+def test_readme_documents_every_parameter_default(target):
+    """Each node parameter is in a README table with the default the code uses (tables of `name` | `default` |)."""
+    import dataclasses
+    import importlib
+
+    module, name = target.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    documented = {}
+    for names, default in re.findall(r"^\| (`[a-z_]+`(?: / `[a-z_]+`)?) \| `([^`]*)` \|", (ROOT / "README.md").read_text(), re.M):
+        for n in re.findall(r"`([a-z_]+)`", names):
+            documented[n] = default
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        assert documented.get(f.name) == str(default), f"README documents {f.name} = {documented.get(f.name)}, code: {default}"

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     spec = json.loads((ckpt / "spec.json").read_text())
-    camera = next(iter(spec["cameras"]))
+    camera = ",".join(spec["cameras"])
     log = open(out / "nodes.log", "w")
     launch_args = [f"checkpoint:={ckpt}", f"camera:={camera}", "viewer_rate:=10.0"]
     launch = subprocess.Popen([sys.executable, "-m", "vla_core.cli", "launch", "robot", *launch_args],

@@ -188,3 +188,35 @@ def test_modes_and_bad_configs():
         SchedulerConfig(mode="fast")
     with pytest.raises(ValueError, match="execute_steps must be >= 1"):
         SchedulerConfig(execute_steps=0)
+
+
+# Boundaries and bookkeeping, pinned exactly (found by mutation testing: scripts/mutation_test.py).
+
+def test_config_refuses_each_negative_count():
+    with pytest.raises(ValueError, match="min_buffer and blend_steps must be >= 0"):
+        SchedulerConfig(blend_steps=-1)
+    with pytest.raises(ValueError, match="min_buffer and blend_steps must be >= 0"):
+        SchedulerConfig(min_buffer=-1)
+    assert parse_mode("ensemble", 8, 16).min_buffer == 1 and parse_mode("sync:2", 8, 16).min_buffer == 2
+
+
+def test_min_buffer_is_a_strict_threshold():
+    s = ChunkScheduler(SchedulerConfig(mode="blend", execute_steps=100, min_buffer=2))
+    s.request(0)
+    s.insert(np.zeros((4, 1)), 0, 0)
+    assert not s.wants_chunk(2)  # exactly min_buffer planned (ticks 2 and 3): enough
+    assert s.wants_chunk(3)
+
+
+def test_request_defaults_and_sync_stale_count():
+    s = ChunkScheduler(SchedulerConfig(mode="rtc"))
+    assert s.request(0).frozen == 0 and s.request(0, frozen=-3).frozen == 0
+    sync = ChunkScheduler(SchedulerConfig(mode="sync", execute_steps=2))
+    sync.request(0)
+    assert sync.insert(np.zeros((4, 1)), t0=0, now=3) == 0  # synchronous: nothing is stale
+
+
+def test_guidance_for_one_planned_step_and_no_overlap():
+    targets, weights = guidance_for(np.array([[7.0]]), frozen=1, offset=0, horizon=4)
+    assert targets[:, 0].tolist() == [7, 0, 0, 0] and weights.tolist() == [1, 0, 0, 0]
+    assert guidance_for(np.ones((4, 1)), 0, -4, 8) is None  # the plan ends where the chunk begins

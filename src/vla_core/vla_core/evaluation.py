@@ -158,8 +158,10 @@ def run_rollout(job: EvalJob) -> dict:
     from vla_core.runtime.scheduler import ChunkScheduler, guidance_for, parse_mode
 
     policy = _STATE.get("policy")  # a PolicyRuntime: the same interface the ROS policy node uses
-    camera, size = next(iter(policy.spec.cameras.items())) if policy is not None else (None, [64])
-    task = _task(job.task, size[0], camera if camera in getattr(_STATE["suite"], "cameras", [camera]) else None)
+    size = next(iter(policy.spec.cameras.values()))[0] if policy is not None else 64
+    known = getattr(_STATE["suite"], "cameras", [])
+    cameras = ",".join(policy.spec.cameras) if policy is not None and all(c in known for c in policy.spec.cameras) else None
+    task = _task(job.task, size, cameras)
     obs = task.reset(job.seed, job.instruction)
     latencies, frames = [], []  # frames: the viewer camera, for the video
     scheduler, delay, in_flight = None, 0, None

@@ -121,3 +121,80 @@ def test_real_time_chunking_freezes_the_measured_delay():
     ex.on_state(0.2)
     _, req = ex.step(0.2)
     assert req.frozen == 3 and req.prefix[:, 0].tolist() == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+
+
+# Boundaries and bookkeeping, pinned exactly (found by mutation testing: scripts/mutation_test.py).
+
+def test_config_validation():
+    ExecutorConfig(control_rate=1.0, delay_margin=0)  # 1 Hz and no margin are allowed
+    for kw, words in [({"control_rate": 0.0}, "control_rate must be positive"),
+                      ({"observation_timeout": 0.0}, "must be positive"), ({"request_timeout": 0.0}, "must be positive"),
+                      ({"delay_margin": -1}, "delay_margin >= 0"), ({"action_names": []}, "action_names must name")]:
+        with pytest.raises(ValueError, match=words):
+            ExecutorConfig(**kw)
+
+
+def started(start=100.0, **kw):
+    """An executor whose clock starts at ``start`` (not 0: times add, they must also subtract)."""
+    ex = executor(**kw)
+    ex.on_state(start)
+    ex.on_instruction("go")
+    return ex
+
+
+def test_ticks_delays_and_timeouts_with_a_clock_not_at_zero():
+    ex = started(request_timeout=0.3125)
+    _, first = ex.step(100.0)
+    assert ex.missed_ticks == 0                           # the first tick misses nothing
+    ex.on_state(100.3)
+    assert ex.step(100.3) == (None, None)                 # tick 3: ticks 1 and 2 never ran
+    assert ex.tick == 3 and ex.missed_ticks == 2
+    ex.on_state(100.25 + 0.125)
+    assert ex.step(100.25 + 0.125)[1] is not None         # pending since 100.0: 0.375 s > 0.3125: asked again
+    req = ex._pending
+    ex.on_chunk(req.id, NAMES, P, 8, chunk(0.0), "go", obs_time=ex._pending_time)
+    assert ex.delays[-1] == 1                             # asked at tick 4, planned before tick 5
+    d = ex.diagnostics()
+    assert (d["chunks"], d["missed_ticks"], d["refused_chunks"], d["inference_delay_ticks"]) == (1, 2, 0, 1)
+    assert d["plan_depth"] == 7 and d["stale_actions_skipped"] == 1
+
+
+def test_a_request_is_given_up_after_the_timeout_not_at_it():
+    ex = started(request_timeout=0.25)
+    ex.step(100.0)
+    ex.on_state(100.25)
+    assert ex.step(100.25)[1] is None                     # exactly the timeout: still waiting
+
+
+def test_state_exactly_at_the_timeout_is_fresh():
+    ex = executor(observation_timeout=0.25)
+    ex.on_state(1.0)
+    assert ex.state_fresh(1.25) and not ex.state_fresh(1.25 + 2 ** -10)
+
+
+def test_frozen_steps_follow_the_largest_of_the_last_ten_delays():
+    ex = started(mode="rtc", execute_steps=1, delay_margin=1)
+    assert ex.diagnostics()["inference_delay_ticks"] == 0   # none measured yet
+    clock = [100.0]
+
+    def answered_after(ticks):
+        """Request now; the chunk arrives before the ``ticks``-th tick after the request. Returns the request."""
+        _, req = ex.step(clock[0])
+        asked_at = clock[0]
+        for _ in range(ticks - 1):
+            clock[0] += P
+            ex.on_state(clock[0])
+            ex.step(clock[0])
+        ex.on_chunk(req.id, NAMES, P, 8, chunk(0.0), "go", obs_time=asked_at)
+        clock[0] += P
+        ex.on_state(clock[0])
+        return req
+
+    answered_after(5)
+    answered_after(2)
+    assert list(ex.delays) == [5, 2] and ex.diagnostics()["inference_delay_ticks"] == 5
+    assert answered_after(1).frozen == 6                       # the largest recent delay + the margin
+    for _ in range(9):
+        answered_after(1)
+    assert list(ex.delays) == [1] * 10
+    assert answered_after(1).frozen == 2                       # the 5 and the 2 have left the window of ten

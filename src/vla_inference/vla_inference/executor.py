@@ -67,7 +67,7 @@ class Executor:
         self.scheduler = ChunkScheduler(scheduler)
         self.period = 1.0 / config.control_rate
         self.instruction: str | None = None
-        self.tick = -1
+        self.tick = -1   # the last tick run (none yet)
         self.missed_ticks = 0
         self.refused = 0
         self.delays: deque[int] = deque(maxlen=10)    # ticks from request to the chunk's arrival
@@ -75,7 +75,7 @@ class Executor:
         self._state_time: float | None = None
         self._next_id = 1
         self._pending: Request | None = None
-        self._pending_time = 0.0
+        self._pending_time: float | None = None
 
     # ------------------------------------------------------------------ inputs
     def on_state(self, now: float) -> None:
@@ -135,8 +135,7 @@ class Executor:
         if self._start is None:
             self._start = now
         tick = max(self.tick + 1, int(round((now - self._start) / self.period)))
-        if self.tick >= 0:
-            self.missed_ticks += tick - self.tick - 1
+        self.missed_ticks += tick - self.tick - 1
         return tick
 
     def step(self, now: float) -> tuple[np.ndarray | None, Request | None]:
@@ -151,7 +150,7 @@ class Executor:
             if self._pending is not None and now - self._pending_time > self.config.request_timeout:
                 self._pending = None     # unanswered (policy busy, restarted, its observations stale): ask again
                 self.scheduler.cancel()
-            if self._pending is None and self.scheduler.wants_chunk(tick):
+            if self.scheduler.wants_chunk(tick):   # never while a request is pending
                 frozen = (max(self.delays) if self.delays else 0) + self.config.delay_margin
                 planned = self.scheduler.request(tick, frozen=frozen)
                 request = Request(self._next_id, tick, planned.frozen, planned.prefix)
@@ -162,6 +161,6 @@ class Executor:
     def diagnostics(self) -> dict:
         """Counters for /diagnostics."""
         s = self.scheduler
-        return {"plan_depth": s.depth(self.tick + 1), "holds": s.holds, "chunks": s.chunks,
+        return {"plan_depth": s.planned, "holds": s.holds, "chunks": s.chunks,
                 "stale_actions_skipped": s.stale_skipped, "missed_ticks": self.missed_ticks, "refused_chunks": self.refused,
                 "inference_delay_ticks": max(self.delays) if self.delays else 0}

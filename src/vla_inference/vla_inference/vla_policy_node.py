@@ -56,7 +56,7 @@ class PolicyParams:
                                     default_factory=list)
     observation_timeout: float = doc("seconds after which an observation is too old to act on", default=0.5)
     nice: int = doc("CPU priority offset of this process (positive = lower priority than the control loop; "
-                    "0 = unchanged)", default=5)
+                    "0 = unchanged)", default=19)
 
     def __post_init__(self):
         if not self.checkpoint:

@@ -264,3 +264,217 @@ def test_survives_garbage_storm():
             assert np.all(np.abs(out[:3] - last[:3]) <= 20 * 0.001 + 1e-9)
         last = out
     assert m.counters["received"] == 5000
+
+
+# ---------------------------------------------------------------------------------------------------
+# Boundaries and bookkeeping, pinned exactly (found by mutation testing: scripts/mutation_test.py).
+# Times and distances are powers of two, so every comparison below is exact in floating point.
+
+def test_states_match_the_message():
+    from vla_msgs.msg import SafetyStatus
+
+    assert (OK, LIMITED, ESTOP) == (SafetyStatus.OK, SafetyStatus.LIMITED, SafetyStatus.ESTOP)
+
+
+def test_limits_validation_boundaries():
+    one = limits(command_names=["v"], command_lower=[0.0], command_upper=[0.0], max_rate=[0.0], hold_command=[0.0],
+                 workspace_state=[], workspace_command=[], workspace_lower=[], workspace_upper=[])
+    assert one.command_names == ["v"]  # one dimension is enough; lower == upper is allowed
+    limits(hold_command=[-1, 0, 0, 1])  # the hold may sit on either bound
+    with pytest.raises(ValueError, match="command_names must name at least one"):
+        limits(command_names=[], command_lower=[], command_upper=[], max_rate=[], hold_command=[])
+    with pytest.raises(ValueError, match="watchdog_timeout must be positive"):
+        limits(watchdog_timeout=0.0)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        limits(ramp_in_time=-0.5)  # one negative among positive values
+
+
+def test_interventions_are_reported_again_only_after_a_quiet_second():
+    events = []
+    m = ready(events, max_rate=[0, 0, 0, 0])
+    m.filter([2, 0, 0, 0], 0.25, 0.25)                  # clipped: reported
+    m.filter([0, 0, 0, 0], 0.5, 0.5)                   # clean: the intervention ends
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 1.0)
+    m.filter([2, 0, 0, 0], 1.25, 1.25)                 # again after exactly 1.0 s: not reported again
+    m.filter([2, 0, 0, 0], 1.25, 1.25)                 # at the same time: not reported again
+    m.filter([0, 0, 0, 0], 1.5, 1.5)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 2.25)
+    m.filter([2, 0, 0, 0], 2.5, 2.5)                   # 1.25 s after the last occurrence: reported
+    assert events == ["clipped to command bounds"] * 2
+    early = SafetyMonitor(limits(), on_event=events.append)
+    events.clear()
+    early.trigger_estop("before any clock")             # no time known yet: counts as t = 0
+    early.reset(now=0.5)
+    early.tick(1.25)
+    early.trigger_estop("before any clock")             # 1.25 s later: reported again
+    assert events == ["e-stop: before any clock"] * 2
+
+
+def test_reasons_are_newest_first_distinct_and_at_most_ten():
+    m = SafetyMonitor(limits())
+    for i in range(12):
+        m.tick(float(i))
+        m._event(f"reason {i}")
+    assert m.reasons == [f"reason {i}" for i in range(11, 1, -1)]
+    m = ready(max_rate=[0, 0, 0, 0])
+    m.filter([2, 0, 0, 0], 0.25, 0.25)                  # clipped
+    m.observe_state(HAND, [0.5, 0.6, 0.1], 0.375)       # at the +x bound: the next is also a workspace stop
+    m.filter([2, 0, 0, 0], 0.5, 0.5)
+    assert m.reasons == ["workspace bound: hand_x", "clipped to command bounds"]  # still active: not moved up
+
+
+def test_hold_episodes_are_counted_after_a_reset_and_a_clock_jump():
+    m = ready()
+    m.filter([0.1, 0, 0, 0], 0.25, 0.25)
+    m.trigger_estop("test")
+    m.reset(now=0.375)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.375)
+    m.filter([0.1, 0, 0, 0], 0.5, 0.5)
+    m.tick(0.75)                                         # stale since 0.5: the first hold after the release counts
+    assert m.counters["watchdog_holds"] == 1
+    before = dict(m.counters)
+    np.testing.assert_array_equal(m.filter([0.1, 0, 0, 0], 0.25, 0.25), [0, 0, 0, 0])  # the clock ran backwards
+    assert m.counters["watchdog_holds"] == before["watchdog_holds"] and m.reasons[0].startswith("clock jumped")
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.3125)
+    m.filter([0.1, 0, 0, 0], 0.3125, 0.3125)
+    m.tick(0.625)
+    assert m.counters["watchdog_holds"] == before["watchdog_holds"] + 1
+
+
+def test_partial_and_same_time_states():
+    m = SafetyMonitor(limits())
+    m.observe_state(["hand_x"], [0.0], 0.0)              # part of the workspace, never seen whole: no check, no error
+    assert m.state == OK
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.25, stamp=0.5)
+    m.observe_state(HAND, [0.25, 0.6, 0.1], 0.26, stamp=0.5)  # same measurement time, another pose: no speed from it
+    assert m.state == OK
+    small = ready()                                      # a simulator's time starts near 0: 0.5 s is a real stamp
+    small.observe_state(HAND, [0.0, 0.6, 0.1], 5.0, stamp=0.5)
+    small.observe_state(HAND, [0.125, 0.6, 0.1], 10.0, stamp=0.5 + 2 ** -5)  # 4 m/s by the stamps, 0.025 m/s by arrival
+    assert small.state == ESTOP
+    zero = ready()
+    zero.observe_state(HAND, [0.0, 0.6, 0.1], 5.0, stamp=0.0)       # an unstamped message: arrival times
+    zero.observe_state(HAND, [0.0625, 0.6, 0.1], 10.0, stamp=0.0)
+    assert zero.state == OK
+
+
+def test_speed_and_margin_boundaries():
+    exact = ready()                                       # limit 2 m/s; 2 ** -6 m in 2 ** -7 s is exactly 2 m/s
+    exact.observe_state(HAND, [2 ** -6, 0.6, 0.1], 2 ** -7)
+    assert exact.state == OK
+    off = ready(max_state_speed=0.0)                     # 0 = unchecked
+    off.observe_state(HAND, [0.25, 0.6, 0.1], 0.125)
+    assert off.state == OK
+    slow_limit = ready(max_state_speed=0.5)
+    slow_limit.observe_state(HAND, [0.125, 0.6, 0.1], 0.125)  # 1 m/s > 0.5 m/s
+    assert slow_limit.state == ESTOP
+    edge = SafetyMonitor(limits(estop_margin=0.0625, workspace_lower=[-0.5, 0.375, 0.0625], workspace_upper=[0.5, 0.875, 0.375],
+                                max_state_speed=0.0))
+    edge.observe_state(HAND, [-0.5625, 0.375, 0.0625], 0.0)       # exactly on the lower e-stop boundary
+    edge.observe_state(HAND, [0.5625, 0.9375, 0.4375], 0.5)       # exactly on the upper one
+    assert edge.state == OK
+
+
+def test_stamp_boundaries_and_duplicates():
+    m = ready()                                           # max_command_age 0.1
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.5)
+    assert m.filter([0.1, 0, 0, 0], 0.5, stamp=0.5 - 0.125)[0] == 0.0   # older than 0.1: rejected
+    m = ready(max_command_age=0.125)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.5)
+    assert m.filter([0.1, 0, 0, 0], 0.5, stamp=0.375)[0] == pytest.approx(0.1)   # exactly the age limit: accepted
+    assert m.filter([0.1, 0, 0, 0], 0.5, stamp=0.625)[0] == pytest.approx(0.1)   # exactly ahead by it: accepted
+    assert m.filter([0.1, 0, 0, 0], 0.5, stamp=0.625)[0] == pytest.approx(0.1)   # the same stamp again: accepted
+    assert m.counters["rejected"] == 0
+
+
+def test_hold_counts_while_the_state_is_stale():
+    m = ready()
+    for t in (0.75, 0.875, 1.0):                          # state from t = 0, timeout 0.5
+        m.filter([0.1, 0, 0, 0], t, t)
+    assert m.counters["watchdog_holds"] == 3 and m.counters["forwarded"] == 0
+
+
+def test_stamps_time_the_rate_limit_only_when_they_are_checked():
+    m = ready(t=0.0, max_command_age=0.0)
+    m.filter([0.0, 0, 0, 0], 0.125, stamp=0.125)
+    # Stamps 0.5 s apart but not checked: the rate limit uses arrival, 1/128 s -> 20 / 128 = 0.15625.
+    assert m.filter([0.8, 0, 0, 0], 0.125 + 2 ** -7, stamp=0.625)[0] == pytest.approx(0.15625)
+    slow = ready(t=0.0, max_rate=[0.5, 0.5, 0.5, 0])    # 0.5 units/s is a limit too (not "unlimited")
+    assert slow.filter([1.0, 0, 0, 0], 0.25, 0.25)[0] == pytest.approx(0.125)
+
+
+def test_workspace_stop_is_counted_and_exact_zero_is_not_a_stop():
+    m = SafetyMonitor(limits(max_rate=[0, 0, 0, 0]))
+    m.observe_state(HAND, [0.0, 0.4, 0.3], 0.0)          # at the -y and +z bounds
+    np.testing.assert_array_equal(m.filter([0.5, 0.0, 0.0, 0.0], 0.125, 0.125), [0.5, 0, 0, 0])
+    assert m.counters["clipped"] == 0                      # nothing pushed out: no intervention
+    m.filter([0.5, 0.0, 0.25, 0.0], 0.25, 0.25)
+    assert m.counters["clipped"] == 1 and m.reasons == ["workspace bound: hand_z"]
+    m.rebaseline()                                        # between a reset and the next state: no workspace position
+    assert m.filter([0.5, 0.0, 0.0, 0.0], 0.375, 0.375)[0] == pytest.approx(0.5)
+
+
+def test_ramp_in_with_a_non_zero_hold_and_past_its_end():
+    hold = [0.125, 0, 0, 0.5]
+    m = ready(ramp_in_time=0.5, max_rate=[0, 0, 0, 0], hold_command=hold)
+    m.trigger_estop("test")
+    m.reset(now=1.0)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 1.0)
+    out = m.filter([0.625, 0, 0, 1.0], 1.25, 1.25)        # half-way in: hold + 0.5 * (command - hold)
+    np.testing.assert_allclose(out, [0.375, 0, 0, 0.75])
+    m2 = ready(ramp_in_time=0.5, max_rate=[0, 0, 0, 0])
+    m2.trigger_estop("test")
+    m2.reset(now=1.0)
+    m2.observe_state(HAND, [0.0, 0.6, 0.1], 1.75)
+    assert m2.filter([0.5, 0, 0, 0], 1.75, 1.75)[0] == pytest.approx(0.5)   # past the ramp: the command itself
+
+
+def test_output_time_is_the_command_stamp_or_the_send_time():
+    m = ready()
+    m.filter([0.1, 0, 0, 0], 0.25, stamp=0.1875)
+    assert m.output_time == 0.1875
+    m.tick(0.5)                                           # a watchdog hold is for when it is sent
+    assert m.output_time == 0.5
+
+
+def test_watchdog_and_heartbeat_boundaries():
+    m = ready()                                           # watchdog 0.2 s: use 0.25 for exactness
+    m = ready(watchdog_timeout=0.25)
+    m.filter([0.1, 0, 0, 0], 0.25, 0.25)
+    assert m.tick(0.5) is None                            # exactly the timeout: not stale yet
+    assert m.tick(0.5 + 2 ** -10) is not None
+    beat = ready(heartbeat_timeout=0.25)
+    beat.heartbeat(0.25)
+    beat.tick(0.5)                                        # exactly the timeout: no e-stop
+    assert beat.state != ESTOP
+    disabled = ready(heartbeat_timeout=0.0)
+    disabled.heartbeat(0.0)
+    disabled.tick(10.0)                                   # 0 = no dead-man switch, even if heartbeats came once
+    assert disabled.state != ESTOP
+
+
+def test_an_active_reason_that_recurs_keeps_its_place():
+    m = ready(max_rate=[0, 0, 0, 0])
+    m.filter([2, 0, 0, 0], 0.25, 0.25)                    # A: clipped
+    m.observe_state(HAND, [0.5, 0.6, 0.1], 0.3125)        # at the +x bound
+    m.filter([0.5, 0, 0, 0], 0.375, 0.375)                # B: workspace stop (A still active: no clean command)
+    m.observe_state(HAND, [0.25, 0.6, 0.1], 0.4375)
+    m.filter([2, 0, 0, 0], 0.5, 0.5)                      # A again while active: not moved to the front
+    assert m.reasons == ["workspace bound: hand_x", "clipped to command bounds"]
+
+
+def test_a_zero_stamp_means_unstamped_and_arrival_times_are_used():
+    m = ready()                                            # state at arrival 0, speed limit 2 m/s
+    m.observe_state(HAND, [0.0625, 0.6, 0.1], 2 ** -7, stamp=0.0)   # 8 m/s by arrival
+    assert m.state == ESTOP
+
+
+def test_a_stale_period_after_a_release_is_counted_without_a_new_command():
+    m = ready()
+    m.filter([0.1, 0, 0, 0], 0.25, 0.25)
+    m.trigger_estop("test")
+    m.reset(now=0.5)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.5)
+    m.tick(0.75)                                           # no command since 0.25: stale, counted once
+    m.tick(0.875)
+    assert m.counters["watchdog_holds"] == 1

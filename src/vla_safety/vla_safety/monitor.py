@@ -128,8 +128,8 @@ class SafetyMonitor:
         self._last_out, self._last_time = self._hold.copy(), now   # rate limits start from hold
         self._last_out_stamp: float | None = None
         self._last_command_time: float | None = None
+        self._stale_counted: float | None = None   # the command time whose stale period was counted
         self._last_stamp: float | None = None
-        self._holding = False
         self._state: dict[str, tuple[float, float]] = {}            # name -> (value, time of arrival)
         self._state_pos: np.ndarray | None = None                   # last complete workspace position
         self._state_time: float | None = None
@@ -173,7 +173,6 @@ class SafetyMonitor:
         self.reasons = []
         self._last_out, self._last_time, self._last_out_stamp = self._hold.copy(), now, None
         self._release_time = now
-        self._holding = False
         self.rebaseline()
         return True
 
@@ -254,7 +253,7 @@ class SafetyMonitor:
         lim = self.limits
         if not self._clock(now):
             return self._emit(self._hold, now)
-        cmd = np.asarray(command, float).reshape(-1)
+        cmd = np.ravel(np.asarray(command, float))
         if cmd.shape[0] != len(self._lo) or not np.isfinite(cmd).all():
             return self._reject("non-finite or wrongly sized command", now)
         if lim.max_command_age > 0 and stamp is not None:
@@ -266,7 +265,6 @@ class SafetyMonitor:
                 return self._reject("command out of order (stamped before the previous one)", now)
             self._last_stamp = stamp
         self._last_command_time = now
-        self._holding = False
         if self.estopped:
             return self._emit(self._hold, now)
         problem = self.state_problem(now) or self._heartbeat_problem()
@@ -302,8 +300,6 @@ class SafetyMonitor:
         if self._release_time is not None and lim.ramp_in_time > 0:
             scale = min(1.0, max(0.0, (now - self._release_time) / lim.ramp_in_time))
             out = self._hold + scale * (out - self._hold)   # scheduled after a release, not an intervention
-            if scale >= 1.0:
-                self._release_time = None
         if clipped:
             self.counters["clipped"] += 1
         else:
@@ -340,8 +336,8 @@ class SafetyMonitor:
         problem = self.state_problem(now) or self._heartbeat_problem()
         stale = now - self._last_command_time > lim.watchdog_timeout
         if stale or problem:
-            if not self._holding:
-                self._holding = True
+            if self._stale_counted != self._last_command_time:   # one count per stale period
+                self._stale_counted = self._last_command_time
                 self.counters["watchdog_holds"] += 1
                 self._event("watchdog: commands stale" if stale else f"holding: {problem}")
             return self._emit(self._hold, now)

@@ -48,10 +48,11 @@ INSTRUCTIONS = {
                         ["get the window closed", "slide the window shut"]),
 }
 
-# Policy cameras by name: the model camera each is based on and its vertical field of view (None: the
-# model's own). "workspace" is corner2 zoomed from 60 to 36 degrees so that it frames the table: goal
-# markers and pucks cover several pixels at 64 px instead of about one (every MT10 object stays in view).
-CAMERAS = {"corner2": ("corner2", None), "workspace": ("corner2", 36.0)}
+# Policy cameras by name: the model camera each is based on, its vertical field of view (None: the
+# model's own) and whether it is mounted upside down. "workspace" is corner2 zoomed from 60 to 36
+# degrees so that it frames the table (every MT10 object stays in view); "top" looks down on the
+# table, which with a corner view fixes the 3-D position of a goal a single view cannot.
+CAMERAS = {"corner2": ("corner2", None, True), "workspace": ("corner2", 36.0, True), "top": ("topview", None, False)}
 CAMERA = "corner2"
 VIEW_CAMERA = "corner4"  # the scene for people (videos): the whole table, arm and goal marker
 FPS = 80.0
@@ -70,17 +71,20 @@ def _expert_class(task: str):
 class MetaWorldTask(Task):
     """One MT10 environment with off-screen rendering, seeded resets and its scripted expert."""
 
-    def __init__(self, name: str, image_size: int = 64, max_steps: int = 200, camera: str = CAMERA, render: bool = True):
+    def __init__(self, name: str, image_size: int = 64, max_steps: int = 200, camera: str | list[str] = CAMERA,
+                 render: bool = True):
         if name not in MT10_TASKS:
             raise VLAError(f"unknown Meta-World MT10 task '{name}'; expected one of {', '.join(MT10_TASKS)}")
-        if camera not in CAMERAS:
-            raise VLAError(f"unknown Meta-World camera '{camera}'; expected one of {', '.join(CAMERAS)}")
+        cameras = [c.strip() for c in camera.split(",")] if isinstance(camera, str) else list(camera)
+        for cam in cameras:
+            if cam not in CAMERAS:
+                raise VLAError(f"unknown Meta-World camera '{cam}'; expected one of {', '.join(CAMERAS)}")
         ensure_offscreen_gl()
         import metaworld
 
         self.name = name
         self.max_steps = max_steps
-        self.camera = camera
+        self.cameras = cameras
         benchmark = metaworld.MT1(name, seed=0)
         self.env = benchmark.train_classes[name]()
         self.env.set_task(benchmark.train_tasks[0])
@@ -91,27 +95,27 @@ class MetaWorldTask(Task):
         self.env.model.light_castshadow[:] = 0
         self.env.model.mat_reflectance[:] = 0
         # Meta-World's corner cameras are mounted upside down: SceneRenderer turns them right side up.
-        base, fovy = CAMERAS[camera]
-        self._renderer = SceneRenderer(self.env.model, base, image_size, flip=True, fovy=fovy) if render else None
+        self._renderers = {cam: SceneRenderer(self.env.model, CAMERAS[cam][0], image_size, flip=CAMERAS[cam][2],
+                                              fovy=CAMERAS[cam][1]) for cam in cameras} if render else {}
         self._viewer: SceneRenderer | None = None
         self.env.max_path_length = 10_000  # episode length is ours to cap (max_steps)
         self.expert = _expert_class(name)()
-        self.spec = PolicySpec(cameras={camera: [image_size, image_size, 3]}, proprio_names=list(PROPRIO_NAMES),
+        self.spec = PolicySpec(cameras={cam: [image_size, image_size, 3] for cam in cameras}, proprio_names=list(PROPRIO_NAMES),
                                action_names=list(ACTION_NAMES), fps=FPS, robot="sawyer",
                                action_low=[-1.0] * 4, action_high=[1.0] * 4)
         self._state = None
         self._instruction = INSTRUCTIONS[name][0][0]
         self._steps = 0
-        self._last_image = np.zeros((image_size, image_size, 3), np.uint8)
+        self._last_images = {cam: np.zeros((image_size, image_size, 3), np.uint8) for cam in cameras}
 
     def _observation(self, render: bool = True) -> dict:
-        if render and self._renderer is not None:  # render=False at construction: no images at all
-            self._last_image = self._renderer.render(self.env.data)
-        return {"images": {self.camera: self._last_image}, "proprio": self._state[:4].astype(np.float32).copy(),
+        if render:  # render=False at construction: no renderers, blank images
+            self._last_images = {cam: r.render(self.env.data) for cam, r in self._renderers.items()} or self._last_images
+        return {"images": dict(self._last_images), "proprio": self._state[:4].astype(np.float32).copy(),
                 "instruction": self._instruction}
 
     def observe(self) -> dict:
-        """The observation of the current state, its camera rendered now."""
+        """The observation of the current state, its cameras rendered now."""
         return self._observation(render=True)
 
     def render_view(self, size: int = 256) -> np.ndarray:
@@ -159,10 +163,10 @@ class MetaWorldTask(Task):
 
     def close(self) -> None:
         """Close the renderers explicitly (avoids EGL noise at interpreter exit)."""
-        for r in (self._renderer, self._viewer):
+        for r in [*self._renderers.values(), self._viewer]:
             if r is not None:
                 r.close()
-        self._renderer = self._viewer = None
+        self._renderers, self._viewer = {}, None
 
 
 class MetaWorldMT10(Suite):
@@ -174,7 +178,7 @@ class MetaWorldMT10(Suite):
     cameras = list(CAMERAS)
 
     def make_task(self, name: str, **kwargs) -> MetaWorldTask:
-        """Build one task (``image_size``, ``max_steps``, ``camera`` keyword arguments)."""
+        """Build one task (``image_size``, ``max_steps``, ``camera``: a name, a comma-separated list or a list)."""
         return MetaWorldTask(name, **kwargs)
 
     def instructions(self, task: str, split: str = "train") -> list[str]:

@@ -56,7 +56,7 @@ class SimRobotConfig:
     max_steps: int = doc("episode length cap in control steps", default=400)
     command_timeout: float = doc("seconds (simulation time) after which a velocity command counts as zero", default=0.1)
     publish_clock: bool = doc("publish /clock with simulation time (for use_sim_time)", default=True)
-    camera: str = doc("the suite's policy camera ('' = the suite's default)", default="")
+    camera: str = doc("the suite's policy camera(s), comma-separated ('' = the suite's default)", default="")
     viewer_size: int = doc("pixels of the viewer camera stream /viewer/image_raw", default=256)
     viewer_rate: float = doc("Hz of simulation time of /viewer/image_raw; 0 = no viewer stream", default=0.0)
 

@@ -98,8 +98,6 @@ def guidance_for(prefix: np.ndarray, frozen: int, offset: int, horizon: int) -> 
     newer). None when nothing overlaps.
     """
     prefix = np.asarray(prefix)
-    if prefix.shape[0] == 0:
-        return None
     # Chunk index i <-> prefix index i - offset.
     lo, hi = max(0, offset), min(horizon, offset + prefix.shape[0])
     if hi <= lo:
@@ -204,6 +202,11 @@ class ChunkScheduler:
         """Actions planned for ``tick`` and later."""
         return sum(1 for t in self._actions if t >= tick)
 
+    @property
+    def planned(self) -> int:
+        """Actions planned in all (after a pop, every one is for a later tick)."""
+        return len(self._actions)
+
     def reset(self) -> None:
         """Drop the plan and any pending request (new episode, new instruction, stale observations)."""
         self._actions.clear()
@@ -250,4 +253,4 @@ def parse_mode(text: str, n_action_steps: int, horizon: int) -> SchedulerConfig:
         raise ConfigError(f"execution mode '{text}': K must be an integer") from None
     if not 1 <= steps <= horizon:
         raise ConfigError(f"execution mode '{text}': K must be in [1, {horizon}]")
-    return SchedulerConfig(mode=name, execute_steps=steps, min_buffer=0 if name == "ensemble" else min(4, steps))
+    return SchedulerConfig(mode=name, execute_steps=steps, min_buffer=min(4, steps))
