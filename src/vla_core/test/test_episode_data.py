@@ -19,29 +19,50 @@ def test_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["e.h5"]  # no temporary file left behind
 
 
-def test_writer_records_frames_and_is_atomic(tmp_path, monkeypatch):
-    w = EpisodeWriter(fps=30, instruction="open the drawer", robot="sawyer", action_names=["x", "y"], proprio_names=["q"])
+def test_writer_streams_frames_and_renames_on_finish(tmp_path):
+    w = EpisodeWriter(tmp_path / "ep.h5", fps=30, instruction="open the drawer", robot="sawyer", action_names=["x", "y"],
+                      proprio_names=["q"])
     for t in range(5):
         w.add_frame({"cam": np.full((8, 8, 3), t, np.uint8)}, [t], [t, -t])
-    path = w.finish(tmp_path / "ep.h5", success=False)
+    # Streamed: the frames are already in the partial file, nothing under the final name yet.
+    assert not (tmp_path / "ep.h5").exists()
+    with h5py.File(tmp_path / ".ep.h5.partial", "r", libver="latest", swmr=True) as f:
+        assert f["actions"].shape == (5, 2) and f["images/cam"].shape == (5, 8, 8, 3)
+    path = w.finish(success=False)
     ep = read_episode(path)
-    assert len(ep) == 5 and ep.success is False and ep.images["cam"][4, 0, 0, 0] == 4
-    assert len(w) == 0
-
-    # A crash in the middle of writing leaves neither a final file nor a temporary one.
-    w.add_frame({"cam": np.zeros((8, 8, 3), np.uint8)}, [0], [0, 0])
-    original = h5py.File.create_dataset if hasattr(h5py.File, "create_dataset") else None
-
-    def boom(self, name, *a, **k):
-        if name == "actions":
-            raise OSError("disk full")
-        return h5py.Group.create_dataset(self, name, *a, **k)
-
-    monkeypatch.setattr(h5py.File, "create_dataset", boom, raising=False)
-    with pytest.raises(OSError):
-        w.finish(tmp_path / "crash.h5")
-    monkeypatch.setattr(h5py.File, "create_dataset", original, raising=False)
+    assert len(ep) == 5 and ep.success is False and ep.finished and ep.images["cam"][4, 0, 0, 0] == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ep.h5"]
+    with pytest.raises(EpisodeError, match="already finished"):
+        w.add_frame({"cam": np.zeros((8, 8, 3), np.uint8)}, [0], [0, 0])
+
+
+def test_writer_refuses_inconsistent_frames_and_discard_leaves_nothing(tmp_path):
+    w = EpisodeWriter(tmp_path / "ep.h5", fps=30, instruction="x")
+    w.add_frame({"cam": np.zeros((8, 8, 3), np.uint8)}, [0], [0, 0])
+    with pytest.raises(EpisodeError, match="cameras"):
+        w.add_frame({"other": np.zeros((8, 8, 3), np.uint8)}, [0], [0, 0])
+    with pytest.raises(EpisodeError, match="changed size"):
+        w.add_frame({"cam": np.zeros((4, 8, 3), np.uint8)}, [0], [0, 0])
+    with pytest.raises(EpisodeError, match="action dims"):
+        w.add_frame({"cam": np.zeros((8, 8, 3), np.uint8)}, [0], [0, 0, 0])
+    with pytest.raises(EpisodeError, match="NaN"):
+        w.add_frame({"cam": np.zeros((8, 8, 3), np.uint8)}, [np.nan], [0, 0])
+    w.discard()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(EpisodeError, match="fps"):
+        EpisodeWriter(tmp_path / "e.h5", fps=0)
+    with pytest.raises(EpisodeError, match="compression"):
+        EpisodeWriter(tmp_path / "e.h5", fps=30, compression="png")
+
+
+def test_bulk_write_failure_leaves_no_file(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(EpisodeWriter, "_finalize", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_episode(tmp_path / "crash.h5", make_episode(0, length=5))
+    assert list(tmp_path.iterdir()) == []
 
 
 def _corrupt(tmp_path):

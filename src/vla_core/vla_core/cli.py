@@ -20,9 +20,12 @@ def cmd_train(args) -> int:
     from vla_core.training.trainer import Trainer
 
     config = ExperimentConfig.load(args.config, args.overrides)
-    result = Trainer(config, progress=not args.no_progress).run()
-    print(json.dumps({"output_dir": str(result.output_dir), "step": result.step, "train_loss": result.train_loss,
-                      "best_val_loss": result.best_val_loss, "samples_per_s": round(result.samples_per_s, 1)}))
+    trainer = Trainer(config, progress=not args.no_progress)
+    result = trainer.run()
+    if trainer.main:  # under torchrun, rank 0 reports
+        print(json.dumps({"output_dir": str(result.output_dir), "step": result.step, "train_loss": result.train_loss,
+                          "best_val_loss": result.best_val_loss, "samples_per_s": round(result.samples_per_s, 1),
+                          "effective_batch": trainer.effective_batch, "world_size": trainer.dist.world_size}))
     return 0
 
 
@@ -110,6 +113,18 @@ def cmd_data_from_lerobot(args) -> int:
     paths = import_lerobot(args.directory, args.out)
     print(f"wrote {len(paths)} episodes to {args.out}")
     return 0
+
+
+def cmd_data_recover(args) -> int:
+    """Turn the partial files of interrupted recordings into unfinished episodes (or remove them)."""
+    from vla_core.data.episode import recover
+
+    results = recover(args.directory, remove=args.remove)
+    for name, what in results:
+        print(f"{name}: {what}")
+    if not results:
+        print(f"{args.directory}: no partial episode files; nothing to do")
+    return 1 if any("not recoverable" in what for _, what in results) else 0
 
 
 def cmd_launch(args) -> int:
@@ -209,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("directory")
     d.add_argument("--out", required=True)
     d.set_defaults(func=cmd_data_from_lerobot)
+    d = dsub.add_parser("recover", help="turn recordings interrupted by a crash into episodes marked unfinished")
+    d.add_argument("directory")
+    d.add_argument("--remove", action="store_true", help="delete the partial files instead of recovering them")
+    d.set_defaults(func=cmd_data_recover)
 
     p = sub.add_parser("launch", help="bring up a node graph without ros2 launch (e.g. 'vla launch robot')")
     p.add_argument("graph", help="graph name in vla_bringup (robot, teleop) or a path to a graph YAML")

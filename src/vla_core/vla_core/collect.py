@@ -57,24 +57,28 @@ def run_job(job: CollectJob) -> tuple[str, int, bool, int]:
     task = _TASKS[key]
     phrasings = suite.instructions(job.task, "train")
     instruction = phrasings[job.seed % len(phrasings)]
-    writer = EpisodeWriter(fps=task.spec.fps, instruction=instruction, robot=task.spec.robot, task=job.task,
+    writer = EpisodeWriter(job.path, fps=task.spec.fps, instruction=instruction, robot=task.spec.robot, task=job.task,
                            action_names=task.spec.action_names, proprio_names=task.spec.proprio_names)
-    obs = task.reset(job.seed, instruction)
-    success, after = False, 0
-    for _ in range(job.max_steps):
-        action = task.expert_action()
-        writer.add_frame(obs["images"], obs["proprio"], action)
-        result = task.step(action)
-        obs = result.observation
-        success = success or result.success
-        if success:
-            after += 1  # keep a few frames past success so the policy learns to settle
-            if after > job.extra_steps:
+    try:
+        obs = task.reset(job.seed, instruction)
+        success, after = False, 0
+        for _ in range(job.max_steps):
+            action = task.expert_action()
+            writer.add_frame(obs["images"], obs["proprio"], action)
+            result = task.step(action)
+            obs = result.observation
+            success = success or result.success
+            if success:
+                after += 1  # keep a few frames past success so the policy learns to settle
+                if after > job.extra_steps:
+                    break
+            elif result.done:
                 break
-        elif result.done:
-            break
+    except BaseException:
+        writer.discard()  # a failed episode leaves no partial file behind
+        raise
     n = len(writer)
-    writer.finish(job.path, success=success, extra={"seed": job.seed})
+    writer.finish(success=success, extra={"seed": job.seed})
     return job.task, job.seed, success, n
 
 

@@ -178,15 +178,22 @@ class DataConfig:
 
     ``cameras``: camera names to use (empty = all cameras in the episodes).
     ``val_fraction``: fraction of episodes held out for validation (split by episode).
+    ``memory_budget_mb``: decoded images up to this size are held in memory; a larger dataset is
+    read from disk per batch.
+    ``num_workers``: DataLoader worker processes fetching batches ahead (0: in the training process).
     """
 
     path: str = ""
     cameras: list[str] = field(default_factory=list)
     val_fraction: float = 0.1
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    memory_budget_mb: float = 4096.0
+    num_workers: int = 0
 
     def __post_init__(self):
         _check(0.0 <= self.val_fraction < 1.0, "data.val_fraction must be in [0, 1)")
+        _check(self.memory_budget_mb >= 0, "data.memory_budget_mb must be >= 0")
+        _check(self.num_workers >= 0, "data.num_workers must be >= 0")
 
 
 @dataclass

@@ -11,6 +11,7 @@ seeds disjoint from the collection seeds are unseen configurations.
 
 from __future__ import annotations
 
+import mujoco
 import numpy as np
 
 from vla_core.env import StepResult, Suite, Task
@@ -54,6 +55,13 @@ INSTRUCTIONS = {
 # table, which with a corner view fixes the 3-D position of a goal a single view cannot.
 CAMERAS = {"corner2": ("corner2", None, True), "workspace": ("corner2", 36.0, True), "top": ("topview", None, False)}
 CAMERA = "corner2"
+# Where the goal is a free point (reach, push, pick-place), Meta-World marks it with a 2 cm red dot
+# that a 64 px camera barely resolves (about one pixel, on a red arm). These tasks draw it as a
+# 3.5 cm green sphere instead: the goal is something the camera must see, as a real user would mark
+# it, while the policy still never receives its coordinates. Sites have no physics: nothing else changes.
+GOAL_MARKER_TASKS = ("reach-v3", "push-v3", "pick-place-v3")
+GOAL_MARKER_SIZE = 0.035
+GOAL_MARKER_RGBA = (0.1, 0.85, 0.1, 1.0)
 VIEW_CAMERA = "corner4"  # the scene for people (videos): the whole table, arm and goal marker
 FPS = 80.0
 ACTION_NAMES = ["dx", "dy", "dz", "gripper"]
@@ -94,6 +102,10 @@ class MetaWorldTask(Task):
         # Shadows and reflections off: software rendering on 2 cores is the collection bottleneck.
         self.env.model.light_castshadow[:] = 0
         self.env.model.mat_reflectance[:] = 0
+        if name in GOAL_MARKER_TASKS:
+            goal = self.env.model.site("goal")
+            goal.size[0] = GOAL_MARKER_SIZE
+            goal.rgba[:] = GOAL_MARKER_RGBA
         # Meta-World's corner cameras are mounted upside down: SceneRenderer turns them right side up.
         self._renderers = {cam: SceneRenderer(self.env.model, CAMERAS[cam][0], image_size, flip=CAMERAS[cam][2],
                                               fovy=CAMERAS[cam][1]) for cam in cameras} if render else {}
@@ -138,6 +150,9 @@ class MetaWorldTask(Task):
         # Meta-World's reset() ignores its seed argument; seeding goes through env.seed().
         self.env.seed(int(seed))
         self._state, _ = self.env.reset()
+        # reset() moves the goal site in the model but leaves the derived positions of the previous
+        # episode in data: without this the first frame shows the old goal.
+        mujoco.mj_forward(self.env.model, self.env.data)
         self._steps = 0
         return self._observation()
 

@@ -29,10 +29,33 @@ def test_records_an_episode_with_the_shared_writer(tmp_path):
     assert rec.start()[0]
     feed(rec, clock, 5)
     path, message = rec.stop(success=True)
+    assert rec.flush(timeout=10)
     ep = read_episode(path)
     assert len(ep) == 5 and len(ep.images["corner2"]) == len(ep.proprio) == 5
     assert ep.instruction == "open the drawer" and ep.success and ep.fps == 10
     assert ep.actions[4, 0] == np.float32(0.4)
+
+
+def test_shutdown_mid_episode_keeps_it_unfinished_and_frames_are_resized(tmp_path):
+    clock = Clock()
+    cfg = CollectorConfig(out_dir=str(tmp_path), rate=10, instruction="x", image_size=[4, 6], compression="jpeg:90")
+    rec = EpisodeRecorder(cfg, clock=clock)
+    rec.start()
+    feed(rec, clock, 4)
+    path = rec.close()
+    ep = read_episode(path)
+    assert len(ep) == 4 and not ep.finished and not ep.success
+    assert ep.images["corner2"].shape == (4, 4, 6, 3)
+    assert rec.close() is None  # nothing left to close
+
+
+def test_bad_compression_or_size_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="compression"):
+        CollectorConfig(compression="webp")
+    with pytest.raises(ValueError, match="image_size"):
+        CollectorConfig(image_size=[64])
 
 
 def test_short_episodes_are_dropped_and_instruction_required(tmp_path):

@@ -1,9 +1,11 @@
 """Teleoperation recording and input mapping, free of ROS.
 
 :class:`EpisodeRecorder` samples synchronised (image, proprio, commanded action) frames at a fixed
-rate while recording and writes each finished episode with vla_core's one :class:`EpisodeWriter`,
-so teleop data and ``vla collect`` data are the same format. Episodes shorter than ``min_frames``
-are dropped; an episode cannot start without an instruction.
+rate while recording and streams them to disk with vla_core's one :class:`EpisodeWriter` (a writer
+thread behind a bounded queue: sampling never waits on the disk, memory stays bounded however long
+the demonstration, and a crash loses at most the last second - ``vla data recover``). Teleop data and
+``vla collect`` data are the same format. Episodes shorter than ``min_frames`` are dropped; an
+episode cannot start without an instruction.
 
 :class:`JoyMapping` turns ``sensor_msgs/Joy`` axes and buttons into a command and recorder events,
 from a YAML mapping (``vla_bringup/config/joy_mapping.yaml``).
@@ -34,10 +36,23 @@ class CollectorConfig:
     cameras: list[str] = doc("cameras to record, by name: topics <camera>/image_raw, images/<camera> in the files",
                              default_factory=lambda: ["corner2"])
     action_names: list[str] = doc("names of the recorded command dimensions", default_factory=lambda: ["dx", "dy", "dz", "gripper"])
+    compression: str = doc("image storage: lzf / gzip (lossless), none, or jpeg:QUALITY", default="lzf")
+    image_size: list[int] = doc("[height, width] to centre-crop and resize frames to at record time; [] keeps full resolution",
+                                default_factory=list)
+    queue_frames: int = doc("frames waiting for the disk before new ones are dropped (and counted)", default=64)
 
     def __post_init__(self):
-        if self.rate <= 0 or self.min_frames < 1 or self.max_age <= 0:
-            raise ValueError("rate and max_age must be positive and min_frames >= 1")
+        if self.rate <= 0 or self.min_frames < 1 or self.max_age <= 0 or self.queue_frames < 1:
+            raise ValueError("rate and max_age must be positive, min_frames and queue_frames >= 1")
+        if self.image_size and (len(self.image_size) != 2 or min(self.image_size) < 1):
+            raise ValueError(f"image_size must be [] or [height, width], got {list(self.image_size)}")
+        from vla_core.data.episode import parse_compression
+        from vla_core.errors import EpisodeError
+
+        try:
+            parse_compression(self.compression)
+        except EpisodeError as exc:
+            raise ValueError(str(exc)) from None
         if not self.cameras:
             raise ValueError("cameras must name at least one camera")
 
@@ -52,7 +67,10 @@ class EpisodeRecorder:
         self.instruction = config.instruction
         self.writer: EpisodeWriter | None = None
         self.saved: list[Path] = []
-        self.dropped = 0
+        self.dropped = 0          # episodes shorter than min_frames
+        self.dropped_frames = 0   # frames the disk could not take, over all episodes
+        self.missed_samples = 0   # ticks without fresh inputs while recording
+        self._finishing: list[EpisodeWriter] = []
         self._inputs: dict[str, tuple[float, object]] = {}
 
     @property
@@ -70,8 +88,11 @@ class EpisodeRecorder:
             return False, "already recording"
         if not self.instruction:
             return False, "no instruction: publish one on /instruction or set the 'instruction' parameter"
-        self.writer = EpisodeWriter(fps=self.config.rate, instruction=self.instruction, robot=self.config.robot,
-                                    action_names=self.config.action_names, proprio_names=self.proprio_names)
+        path = Path(self.config.out_dir) / f"teleop_{time.strftime('%Y%m%d_%H%M%S')}_{len(self.saved):04d}.h5"
+        self.writer = EpisodeWriter(path, fps=self.config.rate, instruction=self.instruction, robot=self.config.robot,
+                                    action_names=self.config.action_names, proprio_names=self.proprio_names,
+                                    compression=self.config.compression, threaded=True,
+                                    queue_frames=self.config.queue_frames, image_size=self.config.image_size or None)
         return True, f"recording '{self.instruction}'"
 
     def sample(self) -> bool:
@@ -81,10 +102,10 @@ class EpisodeRecorder:
         now = self.clock()
         needed = [f"image/{c}" for c in self.config.cameras] + ["proprio", "action"]
         if any(k not in self._inputs or now - self._inputs[k][0] > self.config.max_age for k in needed):
+            self.missed_samples += 1
             return False
-        self.writer.add_frame({c: self._inputs[f"image/{c}"][1] for c in self.config.cameras},
-                              self._inputs["proprio"][1], self._inputs["action"][1])
-        return True
+        return self.writer.add_frame({c: self._inputs[f"image/{c}"][1] for c in self.config.cameras},
+                                     self._inputs["proprio"][1], self._inputs["action"][1])
 
     def stop(self, success: bool) -> tuple[Path | None, str]:
         """Finish the episode: written atomically, or dropped when too short."""
@@ -92,18 +113,37 @@ class EpisodeRecorder:
             return None, "not recording"
         writer, self.writer = self.writer, None
         if len(writer) < self.config.min_frames:
+            writer.discard()
             self.dropped += 1
             return None, f"dropped: {len(writer)} frames < min_frames {self.config.min_frames}"
-        out = Path(self.config.out_dir)
-        path = out / f"teleop_{time.strftime('%Y%m%d_%H%M%S')}_{len(self.saved):04d}.h5"
-        writer.finish(path, success=success)
+        # The writer thread writes what is queued and renames the file; this callback does not wait.
+        path = writer.finish(success=success, wait=False)
         self.saved.append(path)
-        return path, f"saved {len(self.saved)}: {path} ({'success' if success else 'failure'})"
+        self._finishing = [w for w in self._finishing if not w.done.is_set()] + [writer]
+        self.dropped_frames += writer.dropped
+        lost = f", {writer.dropped} frames dropped: the disk could not keep up" if writer.dropped else ""
+        return path, f"saved {len(self.saved)}: {path} ({len(writer)} frames, {'success' if success else 'failure'}{lost})"
 
     def discard(self) -> str:
-        """Abandon the current episode."""
+        """Abandon the current episode (nothing is left on disk)."""
+        if self.writer is not None:
+            self.writer.discard()
         self.writer = None
         return "discarded"
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every stopped episode is in place; returns False on timeout."""
+        return all(w.done.wait(timeout) for w in self._finishing)
+
+    def close(self) -> Path | None:
+        """Shut down: an episode still recording is written, marked unfinished and unsuccessful."""
+        self.flush(timeout=30.0)
+        writer, self.writer = self.writer, None
+        if writer is None or len(writer) == 0:
+            return None
+        path = writer.finish(success=False, finished=False)
+        self.saved.append(path)
+        return path
 
 
 @dataclass

@@ -1,4 +1,8 @@
-"""teleop_collector: records teleoperated demonstrations with vla_core's EpisodeWriter.
+"""teleop_collector: records teleoperated demonstrations with vla_core's streaming EpisodeWriter.
+
+Frames stream to disk from a writer thread (bounded queue, bounded memory); no callback waits on the
+disk. Stopped by a signal mid-episode, the episode is kept marked unfinished; killed outright, its
+partial file is restored by ``vla data recover <out_dir>``.
 
 Subscribes  <camera>/image_raw for every camera in ``cameras``, /joint_states, /robot/cmd_twist + /robot/gripper_cmd (the commanded
             action, whatever the teleop source), /instruction (std_msgs/String), /joy (buttons)
@@ -106,6 +110,15 @@ class TeleopCollectorNode(Node):
 
     def _on_timer(self):
         self.recorder.sample()
+
+    def destroy_node(self):
+        """An episode still recording at shutdown is written, marked unfinished (never lost)."""
+        path = self.recorder.close()
+        if path is not None:
+            self.get_logger().warning(f"shut down while recording: kept {path} marked unfinished")
+        if self.recorder.dropped_frames:
+            self.get_logger().warning(f"{self.recorder.dropped_frames} frames were dropped: the disk could not keep up")
+        super().destroy_node()
 
 
 def main(args=None) -> int:

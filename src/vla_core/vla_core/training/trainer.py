@@ -3,11 +3,13 @@
 AdamW with linear warm-up and cosine decay, gradient clipping and accumulation, mixed precision
 on CUDA, optional EMA of the weights, checkpoints ``last`` and ``best`` (by validation loss),
 exact resume (model, optimiser, scheduler, EMA and every RNG), a progress bar with loss and
-samples/s, and TensorBoard logs.
+samples/s, TensorBoard logs and ``train_log.jsonl``. Runs as one process or data-parallel under
+``torchrun`` / ``accelerate launch`` (:mod:`vla_core.training.distributed`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import default_collate
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
 from vla_core.checkpoint import load_matching_weights, load_policy, save_checkpoint
 from vla_core.config import ExperimentConfig
@@ -26,6 +29,7 @@ from vla_core.data.augment import color_jitter, random_shift
 from vla_core.data.dataset import EpisodeDataset, dataset_stats, load_episodes, spec_from_episodes, split_by_episode
 from vla_core.errors import ConfigError
 from vla_core.policy import make_policy
+from vla_core.training.distributed import DistInfo, batch_indices, init_distributed, mean_across_ranks, shutdown_distributed, steps_share
 from vla_core.training.ema import ParameterEMA
 from vla_core.training.finetune import add_lora, apply_freezing, count_parameters, param_groups
 
@@ -71,6 +75,11 @@ def prepare_images(images: dict[str, torch.Tensor], augment, generator: torch.Ge
     return out
 
 
+def _as_is(batch):
+    """DataLoader collate function for batches the dataset already stacked."""
+    return batch
+
+
 @dataclass
 class TrainResult:
     """Where the run wrote its checkpoints and how it ended."""
@@ -93,41 +102,53 @@ class Trainer:
             raise ConfigError("data.path must name a directory of episodes (e.g. --data.path=data/mt10)")
         if tc.num_threads > 0:
             torch.set_num_threads(tc.num_threads)
-        self.device = resolve_device(tc.device)
-        seed_everything(tc.seed)
-        report = load_episodes(config.data.path)
+        self.dist, self.device = init_distributed(resolve_device(tc.device))
+        self.main = self.dist.is_main
+        seed_everything(tc.seed + self.dist.rank)  # dropout differs per rank; DDP makes the initial weights equal
+        report = load_episodes(config.data.path, warn=False)
         self.skipped = report.skipped
         for _name, why in report.skipped:
-            print(f"skipped {why}")
+            self._print(f"skipped {why}")
         train_eps, val_eps = split_by_episode(report.episodes, config.data.val_fraction, tc.seed)
         pc = config.policy
         self.spec = spec_from_episodes(report.episodes, config.data.cameras or None)
-        self.train_set = EpisodeDataset(train_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras))
-        self.val_set = EpisodeDataset(val_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras)) if val_eps else None
+        budget = config.data.memory_budget_mb
+        self.train_set = EpisodeDataset(train_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras), budget)
+        self.val_set = (EpisodeDataset(val_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras),
+                                       max(0.0, budget - self.train_set.image_bytes / 2**20)) if val_eps else None)
+        if not self.train_set.resident:
+            self._print(f"images: {self.train_set.image_bytes / 2**30:.1f} GB decoded, over data.memory_budget_mb "
+                        f"{budget:g}: read from disk per batch (data.num_workers={config.data.num_workers})")
         stats = dataset_stats(train_eps)
         # The action range the policy is trained on: every runtime clips its chunks to it.
         self.spec.action_low, self.spec.action_high = stats["action_min"].tolist(), stats["action_max"].tolist()
         self.policy = make_policy(pc, self.spec, stats)
         if tc.init_from:
             loaded, skipped = load_matching_weights(self.policy, tc.init_from)
-            print(f"initialised {len(loaded)} tensors from {tc.init_from} ({len(skipped)} skipped: other names or shapes)")
+            self._print(f"initialised {len(loaded)} tensors from {tc.init_from} ({len(skipped)} skipped: other names or shapes)")
         if tc.lora.enable:
             add_lora(self.policy, tc.lora)
         apply_freezing(self.policy, tc)
         self.policy.to(self.device)
+        # Data-parallel: DDP averages the gradients of the ranks; self.policy stays the bare module.
+        self.model = (DistributedDataParallel(self.policy, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                                              find_unused_parameters=False) if self.dist.enabled else self.policy)
         trainable, total = count_parameters(self.policy)
-        print(f"policy: head={pc.head}, {trainable:,} trainable of {total:,} parameters "
-              f"({len(self.train_set)} training frames from {len(train_eps)} episodes, {len(val_eps)} validation episodes)")
+        self._print(f"policy: head={pc.head}, {trainable:,} trainable of {total:,} parameters "
+                    f"({len(self.train_set)} training frames from {len(train_eps)} episodes, {len(val_eps)} validation episodes)")
+        self.effective_batch = tc.batch_size * tc.grad_accum * self.dist.world_size
+        self._print(f"effective batch {self.effective_batch} = {tc.batch_size} per process x {tc.grad_accum} accumulation "
+                    f"x {self.dist.world_size} process(es); learning rate {tc.lr:g} (not rescaled with the batch)")
         self.optimizer = torch.optim.AdamW(param_groups(self.policy, tc), lr=tc.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(tc.warmup_steps, tc.steps))
         self.ema = ParameterEMA(self.policy, tc.ema_decay) if tc.ema else None
-        self.generator = torch.Generator().manual_seed(tc.seed)
+        self.generator = torch.Generator().manual_seed(tc.seed + self.dist.rank)  # augmentation draws
         self.step = 0
         self.best_val = float("inf")
         self.output_dir = Path(tc.output_dir)
         self.use_amp = tc.amp and self.device.type == "cuda"
         self.wandb = None
-        if tc.wandb:
+        if tc.wandb and self.main:
             try:
                 import wandb
             except ImportError:
@@ -136,6 +157,10 @@ class Trainer:
             self.wandb = wandb.init(mode="offline", dir=str(self.output_dir), project="vla", config=config.to_dict())
         if tc.resume and (self.output_dir / "last").is_dir():
             self._resume(self.output_dir / "last")
+
+    def _print(self, text: str) -> None:
+        if self.main:
+            print(text, flush=True)
 
     # ---------------------------------------------------------------- state
     def _training_state(self) -> dict:
@@ -169,7 +194,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         self.generator.set_state(rng["data"])
         self.step, self.best_val = state["step"], state["best_val"]
-        print(f"resumed from {directory} at step {self.step}")
+        self._print(f"resumed from {directory} at step {self.step}")
 
     def _save(self, name: str) -> None:
         state = self._training_state()  # taken first: it holds the live (not averaged) weights
@@ -181,9 +206,20 @@ class Trainer:
         return self.ema.applied(self.policy) if self.ema is not None else nullcontext(self.policy)
 
     # ---------------------------------------------------------------- loop
-    def _batch(self, dataset: EpisodeDataset, generator: torch.Generator, augment: bool) -> dict:
-        idx = torch.randint(0, len(dataset), (self.config.train.batch_size,), generator=generator)
-        batch = default_collate([dataset[int(i)] for i in idx])
+    def _indices(self, step: int, micro: int) -> np.ndarray:
+        return batch_indices(len(self.train_set), self.config.train.batch_size, self.config.train.seed, step, micro, self.dist)
+
+    def _index_stream(self, end: int):
+        """The index batches from the current step to ``end`` (what DataLoader workers fetch ahead)."""
+        for step in range(self.step, end):
+            for micro in range(self.config.train.grad_accum):
+                yield self._indices(step, micro)
+
+    def _batch(self, dataset: EpisodeDataset | dict, generator: torch.Generator, augment: bool,
+               idx: np.ndarray | None = None) -> dict:
+        """A fetched batch (or ``dataset[idx]``), images prepared and augmented, on the device."""
+        batch = dataset if isinstance(dataset, dict) else dataset[idx]
+        batch = dict(batch)
         batch["images"] = prepare_images(batch["images"], self.config.data.augment if augment else None, generator)
         return {k: (v.to(self.device) if isinstance(v, torch.Tensor) else
                     {c: t.to(self.device) for c, t in v.items()} if isinstance(v, dict) else v)
@@ -199,7 +235,10 @@ class Trainer:
         gen = torch.Generator().manual_seed(12345)
         with self._averaged() as model:
             model.eval()
-            losses = [model(self._batch(self.val_set, gen, augment=False))[0].item() for _ in range(self.config.train.val_batches)]
+            single = DistInfo()
+            losses = [model(self._batch(self.val_set, gen, False, batch_indices(len(self.val_set), self.config.train.batch_size,
+                                                                                 12345, i, 0, single)))[0].item()
+                      for i in range(self.config.train.val_batches)]
         torch.set_rng_state(cpu_state)
         self.policy.train()
         return float(np.mean(losses))
@@ -210,7 +249,8 @@ class Trainer:
 
         tc = self.config.train
         writer = None
-        if tc.tensorboard:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if tc.tensorboard and self.main:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -218,30 +258,50 @@ class Trainer:
             except ImportError:
                 print("tensorboard is not installed: no TensorBoard logs (pip install tensorboard)")
         self.policy.train()
-        bar = tqdm(total=tc.steps, initial=self.step, disable=not self.progress, desc="train", unit="step", dynamic_ncols=True)
+        bar = tqdm(total=tc.steps, initial=self.step, disable=not (self.progress and self.main), desc="train", unit="step",
+                   dynamic_ncols=True)
         t0, samples, loss_ema, last_loss = time.perf_counter(), 0, None, float("nan")
         sps = 0.0
         end = tc.steps if stop_at is None else min(stop_at, tc.steps)
+        workers = self.config.data.num_workers
+        fetched = iter(DataLoader(self.train_set, sampler=self._index_stream(end), batch_size=None, num_workers=workers,
+                                  collate_fn=_as_is, prefetch_factor=4, persistent_workers=False)) if workers > 0 else None
+        log_file = open(self.output_dir / "train_log.jsonl", "a") if self.main else None  # noqa: SIM115 - closed below
         while self.step < end:
             self.optimizer.zero_grad(set_to_none=True)
             metrics = {}
-            for _ in range(tc.grad_accum):
-                batch = self._batch(self.train_set, self.generator, augment=True)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-                    loss, metrics = self.policy(batch)
-                (loss / tc.grad_accum).backward()
-                samples += tc.batch_size
+            for micro in range(tc.grad_accum):
+                if fetched is not None:
+                    batch = self._batch(next(fetched), self.generator, augment=True)
+                else:
+                    batch = self._batch(self.train_set, self.generator, True, self._indices(self.step, micro))
+                last_micro = micro == tc.grad_accum - 1
+                sync = self.model.no_sync() if self.dist.enabled and not last_micro else nullcontext()
+                # Under DDP each rank's loss is a mean over its own non-padded steps; weighting it by its
+                # share of the global batch's steps makes DDP's gradient average the full batch's mean.
+                weight = steps_share(batch["action_is_pad"], self.dist, self.device)
+                with sync, torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+                    loss, metrics = self.model(batch)
+                    loss = loss * weight
+                    (loss / tc.grad_accum).backward()
+                samples += tc.batch_size * self.dist.world_size
             grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), tc.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
             if self.ema is not None:
                 self.ema.update(self.policy)
             self.step += 1
-            last_loss = loss.item()
+            last_loss = mean_across_ranks(loss.item(), self.dist, self.device)  # the loss of the global batch
             loss_ema = last_loss if loss_ema is None else 0.95 * loss_ema + 0.05 * last_loss
             sps = samples / max(1e-9, time.perf_counter() - t0)
             bar.update(1)
             bar.set_postfix(loss=f"{loss_ema:.4f}", samples_s=f"{sps:.0f}")
+            if log_file is not None and (self.step % tc.log_every == 0 or self.step == end):
+                log_file.write(json.dumps({"step": self.step, "loss": last_loss, "lr": self.scheduler.get_last_lr()[0],
+                                           "samples_per_s": sps, "world_size": self.dist.world_size}) + "\n")
+                log_file.flush()
+            if not self.main:
+                continue  # validation, checkpoints and logs belong to rank 0
             if writer is not None and self.step % tc.log_every == 0:
                 writer.add_scalar("train/loss", last_loss, self.step)
                 writer.add_scalar("train/grad_norm", float(grad_norm), self.step)
@@ -263,6 +323,12 @@ class Trainer:
             if self.step % tc.save_every == 0 or self.step in (tc.steps, end):
                 self._save("last")
         bar.close()
+        if log_file is not None:
+            log_file.close()
+        if self.dist.enabled:
+            shutdown_distributed()
+        if not self.main:
+            return TrainResult(self.output_dir, self.step, float(loss_ema or last_loss), self.best_val, sps)
         if writer is not None:
             writer.close()
         if self.wandb is not None:
