@@ -101,7 +101,7 @@ def cmd_data_to_lerobot(args) -> int:
     """Convert an episode directory to the LeRobotDataset v3 layout."""
     from vla_core.data.lerobot import export_lerobot
 
-    out = export_lerobot(args.directory, args.out, repo_id=args.repo_id)
+    out = export_lerobot(args.directory, args.out, repo_id=args.repo_id, video=args.video)
     print(f"wrote LeRobotDataset v3 to {out}")
     return 0
 
@@ -113,6 +113,32 @@ def cmd_data_from_lerobot(args) -> int:
     paths = import_lerobot(args.directory, args.out)
     print(f"wrote {len(paths)} episodes to {args.out}")
     return 0
+
+
+def cmd_data_from_bag(args) -> int:
+    """Convert ROS 2 bags into episodes."""
+    from vla_core.data.bag import BagConversion, convert_bag
+    from vla_core.errors import ConfigError
+
+    cameras = {}
+    for item in args.image_topic:
+        name, _, topic = item.rpartition("=")
+        name = name or topic.strip("/").split("/")[0]  # /front/image_raw -> front
+        if name in cameras:
+            raise ConfigError(f"two image topics map to the camera name '{name}'; name them: --image-topic NAME=TOPIC")
+        cameras[name] = topic
+    size = [int(x) for x in _csv(args.image_size)]
+    conv = BagConversion(image_topics=cameras, state_topic=args.state_topic, command_topic=args.command_topic,
+                         rate=args.rate, gripper_topic=args.gripper_topic, instruction=args.instruction,
+                         instruction_topic=args.instruction_topic, episode_topic=args.episode_topic, max_gap=args.max_gap,
+                         min_frames=args.min_frames, robot=args.robot, compression=args.compression, image_size=size)
+    total = 0
+    for bag in args.bags:
+        written, dropped = convert_bag(bag, args.out, conv)
+        total += len(written)
+        print(f"{bag}: {len(written)} episodes, {len(dropped)} too short" + "".join(f"\n  dropped {d}" for d in dropped))
+    print(f"wrote {total} episodes to {args.out} at {args.rate:g} Hz")
+    return 0 if total else 1
 
 
 def cmd_data_recover(args) -> int:
@@ -219,11 +245,30 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("directory")
     d.add_argument("--out", required=True)
     d.add_argument("--repo-id", default="local/vla_dataset")
+    d.add_argument("--video", action="store_true", help="cameras as AV1 video features (LeRobot's default) instead of PNG images")
     d.set_defaults(func=cmd_data_to_lerobot)
     d = dsub.add_parser("from-lerobot", help="import a LeRobotDataset v3 directory as episodes")
     d.add_argument("directory")
     d.add_argument("--out", required=True)
     d.set_defaults(func=cmd_data_from_lerobot)
+    d = dsub.add_parser("from-bag", help="convert ROS 2 bags (MCAP or sqlite3) into episodes")
+    d.add_argument("bags", nargs="+", help="bag directories (as written by ros2 bag record)")
+    d.add_argument("--out", required=True, help="directory of episode files")
+    d.add_argument("--image-topic", action="append", required=True,
+                   help="camera topic, as TOPIC or NAME=TOPIC (repeat for several cameras)")
+    d.add_argument("--state-topic", default="/joint_states", help="sensor_msgs/JointState of the robot")
+    d.add_argument("--command-topic", required=True, help="the command the operator sent (twist, trajectory, joint state)")
+    d.add_argument("--gripper-topic", default="", help="std_msgs/Float64 gripper command appended to the action")
+    d.add_argument("--rate", type=float, required=True, help="control rate of the episodes in Hz")
+    d.add_argument("--instruction", default="", help="instruction of every episode")
+    d.add_argument("--instruction-topic", default="", help="std_msgs/String topic carrying the instruction")
+    d.add_argument("--episode-topic", default="", help="any message on this topic starts a new episode")
+    d.add_argument("--max-gap", type=float, default=0.5, help="seconds of silence on any stream that end an episode")
+    d.add_argument("--min-frames", type=int, default=10, help="shorter episodes are dropped")
+    d.add_argument("--robot", default="", help="robot name stored in the episodes")
+    d.add_argument("--compression", default="lzf", help="lzf, gzip, none or jpeg:QUALITY")
+    d.add_argument("--image-size", default="", help="H,W to centre-crop and resize images to (default: as recorded)")
+    d.set_defaults(func=cmd_data_from_bag)
     d = dsub.add_parser("recover", help="turn recordings interrupted by a crash into episodes marked unfinished")
     d.add_argument("directory")
     d.add_argument("--remove", action="store_true", help="delete the partial files instead of recovering them")
