@@ -18,6 +18,7 @@ setup(
     license="Apache-2.0",
     entry_points={"console_scripts": [
         "teleop_collector = vla_teleop.teleop_collector_node:main",
+        "bench_record = vla_teleop.bench_record:main",
         "scripted_teleop = vla_teleop.scripted_teleop_node:main",
         "joy_teleop = vla_teleop.teleop_sources_node:joy_main",
         "keyboard_teleop = vla_teleop.teleop_sources_node:keyboard_main",

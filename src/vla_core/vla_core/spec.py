@@ -81,6 +81,11 @@ class PolicySpec:
                 f"the policy expects {self.proprio_dim} proprioception values {self.proprio_names} "
                 f"but {what} provides {other.proprio_dim} {other.proprio_names}"
             )
+        if other.fps and self.fps and abs(self.fps - other.fps) > 1e-6 * max(self.fps, other.fps):
+            raise CheckpointError(
+                f"the policy was trained on actions at {self.fps:g} Hz but {what} runs at {other.fps:g} Hz: its chunks "
+                f"would play back at the wrong speed; record demonstrations at the control rate"
+            )
         if self.action_dim != other.action_dim:
             raise CheckpointError(
                 f"the policy produces {self.action_dim} actions {self.action_names} "

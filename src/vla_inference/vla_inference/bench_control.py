@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vla_ros.bench import interval_stats, isolated_env, spawn_node
+
 SUBSCRIBER = r"""
 import json, os, sys, threading, time, rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -80,20 +82,6 @@ def make_checkpoint(directory: Path, inference_steps: int, rate: float) -> Path:
     return save_checkpoint(directory / f"bench_flow_{rate:g}hz", policy, config)
 
 
-def _node(module: str, name: str, params: dict, env: dict) -> subprocess.Popen:
-    args = [sys.executable, "-m", module, "--ros-args", "-r", f"__node:={name}"]
-    for k, v in params.items():
-        args += ["-p", f"{k}:={json.dumps(v) if isinstance(v, list) else v}"]
-    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _stats(intervals_ms: np.ndarray) -> dict:
-    if intervals_ms.size == 0:
-        return {"p50": None, "p99": None, "max": None, "n": 0}
-    return {"p50": round(float(np.percentile(intervals_ms, 50)), 2), "p99": round(float(np.percentile(intervals_ms, 99)), 2),
-            "max": round(float(intervals_ms.max()), 2), "n": int(intervals_ms.size)}
-
-
 def run_rate(rate: float, checkpoint: Path, seconds: float, env: dict, mode: str, realtime_priority: int,
              policy_nice: int, subscriber_priority: int = 0) -> dict:
     """One measurement at ``rate`` Hz; returns the statistics."""
@@ -103,9 +91,9 @@ def run_rate(rate: float, checkpoint: Path, seconds: float, env: dict, mode: str
 
     from vla_core.image_codec import numpy_to_image_fields
 
-    policy = _node("vla_inference.vla_policy_node", "vla_policy",
+    policy = spawn_node("vla_inference.vla_policy_node", "vla_policy",
                    {"checkpoint": str(checkpoint), "inference_threads": 1, "nice": policy_nice}, env)
-    executor = _node("vla_inference.vla_controller_node", "vla_controller",
+    executor = spawn_node("vla_inference.vla_controller_node", "vla_controller",
                      {"control_rate": rate, "mode": mode, "execute_steps": max(2, int(rate // 10)),
                       "realtime_priority": realtime_priority}, env)
     context = rclpy.context.Context()
@@ -159,8 +147,8 @@ def run_rate(rate: float, checkpoint: Path, seconds: float, env: dict, mode: str
     lat = np.asarray(data["latencies"]) * 1e3
     return {"rate_hz": rate, "period_ms": round(1e3 / rate, 2), "mode": mode, "seconds": seconds,
             "realtime_priority": realtime_priority, "policy_nice": policy_nice, "subscriber_priority": subscriber_priority,
-            "received_interval_ms": _stats(received),
-            "sent_interval_ms": _stats(sent),   # from the commands' header stamps: the executor's side alone
+            "received_interval_ms": interval_stats(received),
+            "sent_interval_ms": interval_stats(sent),   # from the commands' header stamps: the executor's side alone
             "executor_tick_interval_ms": {"p50": float(diag.get("tick_interval_p50_ms", "nan")),
                                           "p99": float(diag.get("tick_interval_p99_ms", "nan"))},
             "missed_ticks": int(diag.get("missed_ticks", -1)), "chunks": int(lat.size),
@@ -183,9 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="SCHED_FIFO priority of the measuring subscriber (a real-time robot driver); 0: normal")
     parser.add_argument("--out", default="", help="also write the JSON here")
     args = parser.parse_args(argv)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(200 + os.getpid() % 30), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               PYTHONUNBUFFERED="1")
-    os.environ.update(ROS_DOMAIN_ID=env["ROS_DOMAIN_ID"], ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    env = isolated_env(200)
     import platform
 
     results = []

@@ -16,20 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def _stats(ms: list[float]) -> dict:
-    a = np.asarray(ms)
-    return {"p50": round(float(np.percentile(a, 50)), 2), "p99": round(float(np.percentile(a, 99)), 2),
-            "max": round(float(a.max()), 2), "n": int(a.size)}
+from vla_ros.bench import interval_stats, isolated_env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from vla_core.launch.graph import find_share
 
     params = args.params or str(find_share("vla_bringup") / "config" / "safety_monitor.yaml")
-    env = dict(os.environ, ROS_DOMAIN_ID=str(150 + os.getpid() % 30), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    env = isolated_env(150)
     monitor = subprocess.Popen([sys.executable, "-m", "vla_safety.safety_monitor_node", "--ros-args", "--params-file", params],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     context = rclpy.context.Context()
@@ -138,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
 
     timeout_s = yaml.safe_load(Path(params).read_text())["safety_monitor"]["ros__parameters"].get("watchdog_timeout", 0.2)
-    result = {"estop_to_hold_ms": _stats(estop_ms), "watchdog_hold_ms": _stats(watchdog_ms),
+    result = {"estop_to_hold_ms": interval_stats(estop_ms), "watchdog_hold_ms": interval_stats(watchdog_ms),
               "watchdog_timeout_ms": timeout_s * 1e3, "lost_trials": 2 * args.trials - len(estop_ms) - len(watchdog_ms)}
     print(json.dumps(result, indent=2))
     e, w = result["estop_to_hold_ms"], result["watchdog_hold_ms"]
