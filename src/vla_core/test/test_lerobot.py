@@ -18,6 +18,9 @@ def test_round_trip(tiny_data, tmp_path):
     assert frames.num_rows == info["total_frames"] == 6 * 24
     assert set(pq.read_table(out / "meta" / "tasks.parquet").column("task").to_pylist()) == \
         {"move the block left", "move the block right"}
+    # LeRobot reads tasks.parquet with pandas and looks a task up by the frame's index: the task text is the index
+    pandas_meta = json.loads(pq.read_schema(out / "meta" / "tasks.parquet").metadata[b"pandas"])
+    assert pandas_meta["index_columns"] == ["task"]
 
     import_lerobot(out, tmp_path / "back")
     original = load_episodes(tiny_data).episodes

@@ -117,6 +117,21 @@ def _stats(x: np.ndarray) -> dict:
             "count": [int(x.shape[0])]}
 
 
+def _write_tasks(tasks: list[str], path: Path) -> None:
+    """meta/tasks.parquet as LeRobot writes it: a pandas frame indexed by the task text, column task_index
+    (LeRobot looks a frame's task up as ``tasks.iloc[task_index].name``).
+    """
+    table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
+    pandas_meta = {"index_columns": ["task"], "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
+                                                                  "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+                   "columns": [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
+                                "metadata": None},
+                               {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object",
+                                "metadata": None}],
+                   "creator": {"library": "pyarrow", "version": pa.__version__}, "pandas_version": "2.2.3"}
+    pq.write_table(table.replace_schema_metadata({"pandas": json.dumps(pandas_meta)}), path)
+
+
 def export_lerobot(directory: str | Path, out: str | Path, repo_id: str = "local/vla_dataset", video: bool = False) -> Path:
     """Write the episodes of ``directory`` as a LeRobotDataset v3 directory ``out`` (cameras as videos with ``video``)."""
     episodes = load_episodes(directory).episodes
@@ -168,7 +183,7 @@ def export_lerobot(directory: str | Path, out: str | Path, repo_id: str = "local
     pq.write_table(pa.table({name: columns[name] for name, _ in schema_fields}, schema=schema),
                    out / DATA_PATH.format(chunk_index=0, file_index=0))
     pq.write_table(pa.Table.from_pylist(ep_rows), out / EPISODES_PATH.format(chunk_index=0, file_index=0))
-    pq.write_table(pa.table({"task_index": list(range(len(tasks))), "task": tasks}), out / "meta" / "tasks.parquet")
+    _write_tasks(tasks, out / "meta" / "tasks.parquet")
     names_state = first.proprio_names or [f"p{i}" for i in range(first.proprio.shape[1])]
     names_action = first.action_names or [f"a{i}" for i in range(first.actions.shape[1])]
     features = {}
