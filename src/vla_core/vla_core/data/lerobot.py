@@ -120,7 +120,8 @@ def _stats(x: np.ndarray) -> dict:
 def _write_tasks(tasks: list[str], path: Path) -> None:
     """Write meta/tasks.parquet as LeRobot does: a pandas frame indexed by the task text, column task_index.
 
-    LeRobot looks a frame's task up as ``tasks.iloc[task_index].name``."""
+    LeRobot looks a frame's task up as ``tasks.iloc[task_index].name``.
+    """
     table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
     pandas_meta = {"index_columns": ["task"], "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode",
                                                                   "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
