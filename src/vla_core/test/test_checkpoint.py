@@ -109,3 +109,9 @@ def test_matching_weights_skip_the_normaliser(saved, tmp_path):
     assert not [k for k in loaded if k.startswith("normalizer.")]
     assert {k for k in skipped} == {k for k in load_file(str(path / "model.safetensors")) if k.startswith("normalizer.")}
     np.testing.assert_array_equal(target.normalizer.stats()["action_max"], other_stats["action_max"])  # its own data's stats
+
+
+def test_saving_creates_missing_parent_directories_and_defaults_to_step_0(saved, tmp_path):
+    _, policy, cfg = saved
+    path = save_checkpoint(tmp_path / "runs" / "new" / "best", policy, cfg)
+    assert read_checkpoint_meta(path)[2]["step"] == 0

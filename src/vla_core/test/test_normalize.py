@@ -54,3 +54,11 @@ def test_stats_round_trip_and_travel_as_buffers():
     for k in Normalizer.STAT_KEYS:
         np.testing.assert_array_equal(back[k], np.asarray(stats()[k], np.float32))
     assert set(dict(n.named_buffers())) == set(Normalizer.STAT_KEYS)
+
+
+def test_a_small_but_real_range_is_not_swallowed_by_the_floor():
+    # a joint that moves 2 mm still spans [-1, 1]: the floor on the half range only guards constant dimensions
+    n = Normalizer(stats(action_min=np.array([0.0, -2.0]), action_max=np.array([2e-3, 2.0])))
+    torch.testing.assert_close(n.normalize_action(torch.tensor([[2e-3, 2.0], [0.0, -2.0]])),
+                               torch.tensor([[1.0, 1.0], [-1.0, -1.0]]))
+    assert EPS < 1e-4
