@@ -232,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     if safety is not None:
         print(f"safety monitor: {safety['interventions']} interventions (clipped {safety['clipped']}, rejected "
               f"{safety['rejected']}, watchdog holds {safety['watchdog_holds']}, e-stops {safety['estops']}) over "
-              f"{safety['received']} commands; state {safety['state']}" + (f"; reasons: {safety['reasons']}" if safety['reasons'] else ""))
+              f"{safety['received']} commands; state {safety['state']}"
+              # the start-up hold before the robot's first state is not an intervention: reasons only with one
+              + (f"; reasons: {safety['reasons']}" if safety['reasons'] and safety['interventions'] else ""))
     print(f"rollout videos: {', '.join(str(out / v) for v in videos)}; summary: {out / 'summary.json'}")
     return 0 if results and all("error" not in r for r in results) else 1
 

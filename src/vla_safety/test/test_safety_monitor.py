@@ -478,3 +478,23 @@ def test_a_stale_period_after_a_release_is_counted_without_a_new_command():
     m.tick(0.75)                                           # no command since 0.25: stale, counted once
     m.tick(0.875)
     assert m.counters["watchdog_holds"] == 1
+
+
+def test_holding_before_the_robots_first_state_is_start_up_not_an_intervention():
+    events = []
+    m = SafetyMonitor(limits(), on_event=events.append)
+    np.testing.assert_array_equal(m.filter([0.3, 0, 0, 0], 0.01, 0.01), [0, 0, 0, 0])  # held all the same
+    m.tick(0.02)
+    assert m.counters["watchdog_holds"] == 0 and events[-1].startswith("holding: no joint_states")
+    m.observe_state(["elbow"], [0.1], 0.03)  # the robot speaks, but not the monitored names: a fault, counted
+    np.testing.assert_array_equal(m.filter([0.3, 0, 0, 0], 0.04, 0.04), [0, 0, 0, 0])
+    assert m.counters["watchdog_holds"] == 1
+    m.tick(0.05)
+    assert m.counters["watchdog_holds"] == 2  # and by the watchdog, once per stale period
+    m.tick(0.06)
+    assert m.counters["watchdog_holds"] == 2
+    # commands that stop before the first state are stale all the same: counted
+    quiet = SafetyMonitor(limits())
+    quiet.filter([0.3, 0, 0, 0], 0.01, 0.01)
+    quiet.tick(0.5)
+    assert quiet.counters["watchdog_holds"] == 1

@@ -131,6 +131,7 @@ class SafetyMonitor:
         self._stale_counted: float | None = None   # the command time whose stale period was counted
         self._last_stamp: float | None = None
         self._state: dict[str, tuple[float, float]] = {}            # name -> (value, time of arrival)
+        self._heard_state = False  # any well-formed joint_states yet: before it, holding is start-up, not an intervention
         self._state_pos: np.ndarray | None = None                   # last complete workspace position
         self._state_time: float | None = None
         self._release_time: float | None = None
@@ -209,6 +210,7 @@ class SafetyMonitor:
             self.counters["rejected"] += 1
             self._event("rejected: malformed joint_states (names and positions differ in number, or a name repeats)")
             return
+        self._heard_state = True
         index = {n: i for i, n in enumerate(names)}
         for n in lim.state_names:
             if n in index:
@@ -269,7 +271,8 @@ class SafetyMonitor:
             return self._emit(self._hold, now)
         problem = self.state_problem(now) or self._heartbeat_problem()
         if problem:
-            self.counters["watchdog_holds"] += 1
+            if self._heard_state or not lim.state_names:  # before the robot's first state: start-up, not counted
+                self.counters["watchdog_holds"] += 1
             self._event(f"holding: {problem}")
             return self._emit(self._hold, now)
         self._clear("holding:", "rejected:", "clock jumped")
@@ -338,7 +341,7 @@ class SafetyMonitor:
         if stale or problem:
             if self._stale_counted != self._last_command_time:   # one count per stale period
                 self._stale_counted = self._last_command_time
-                self.counters["watchdog_holds"] += 1
+                self.counters["watchdog_holds"] += int(stale or self._heard_state or not lim.state_names)
                 self._event("watchdog: commands stale" if stale else f"holding: {problem}")
             return self._emit(self._hold, now)
         return None
