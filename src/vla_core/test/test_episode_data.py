@@ -129,3 +129,47 @@ def test_split_is_by_episode_and_deterministic():
     assert len(val) == 2 and len(train) == 8
     assert not {id(e) for e in train} & {id(e) for e in val}
     assert [e.instruction for e in split_by_episode(eps, 0.2, seed=1)[1]] == [e.instruction for e in val]
+
+
+def test_a_directory_of_mixed_rates_dims_or_cameras_is_refused_by_name(tmp_path):
+    from vla_core.data.dataset import spec_from_episodes
+
+    write_episode(tmp_path / "a.h5", make_episode(0, length=5))
+    fast = make_episode(1, length=5)
+    fast.fps = 80.0
+    write_episode(tmp_path / "b.h5", fast)
+    with pytest.raises(DatasetError, match=r"b.h5 was recorded at 80 Hz but a.h5 at 10 Hz"):
+        load_episodes(tmp_path)
+    (tmp_path / "b.h5").unlink()
+    write_episode(tmp_path / "c.h5", make_episode(2, length=5, action_dim=3))
+    with pytest.raises(DatasetError, match=r"c.h5: has 3 action / 4 proprio dims, but a.h5 has 4 / 4"):
+        load_episodes(tmp_path)
+    (tmp_path / "c.h5").unlink()
+    write_episode(tmp_path / "d.h5", make_episode(3, length=5, proprio_dim=5))
+    with pytest.raises(DatasetError, match=r"d.h5: has 4 action / 5 proprio dims"):
+        load_episodes(tmp_path)
+    (tmp_path / "d.h5").unlink()
+    write_episode(tmp_path / "e.h5", make_episode(4, length=5, image_size=16))
+    eps = load_episodes(tmp_path).episodes  # same dims and rate: loads
+    with pytest.raises(DatasetError, match=r"e.h5: camera 'front' is \(16, 16, 3\), but a.h5 has \(32, 32, 3\)"):
+        spec_from_episodes(eps)
+    with pytest.raises(DatasetError, match=r"camera 'wrist' is not in the episodes; they have \['front'\]"):
+        spec_from_episodes(eps[:1], ["wrist"])
+
+
+def test_spec_names_default_and_the_split_keeps_a_training_episode():
+    from vla_core.data.dataset import dataset_stats, spec_from_episodes
+
+    ep = make_episode(0, length=6)
+    ep.action_names, ep.proprio_names = [], []
+    spec = spec_from_episodes([ep])
+    assert spec.action_names == ["a0", "a1", "a2", "a3"] and spec.proprio_names == ["p0", "p1", "p2", "p3"]
+    assert spec.fps == 10.0 and spec.robot == "synthetic" and spec.cameras == {"front": [32, 32, 3]}
+    eps = [make_episode(i, length=5) for i in range(3)]
+    train, val = split_by_episode(eps, 0.9)
+    assert len(train) == 1 and len(val) == 2  # never all of them held out
+    assert split_by_episode(eps, 0.0) == (eps, [])
+    stats = dataset_stats(eps)
+    np.testing.assert_allclose(stats["action_max"], np.concatenate([e.actions for e in eps]).max(0))
+    ds = EpisodeDataset(eps, horizon=2)
+    assert ds.instructions() == sorted({e.instruction for e in eps})
