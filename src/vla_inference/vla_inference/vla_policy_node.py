@@ -83,8 +83,6 @@ class VLAPolicyNode(Node):
         values = declare_parameters(self, parameter_specs(PolicyParams), ParameterDescriptor)
         if runtime is None:
             self.params = from_parameters(PolicyParams, values, self.get_name())
-            if self.params.nice > 0:
-                os.nice(self.params.nice)
             from vla_core.runtime.backends import load_runtime, runtime_options
 
             p = self.params
@@ -99,6 +97,8 @@ class VLAPolicyNode(Node):
         self.runtime = runtime
         self.spec = runtime.spec
         self._warm_up()
+        if self.params.nice > 0:  # loaded and warmed up at normal priority; serving yields to the control loop
+            os.nice(self.params.nice)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closing = False

@@ -70,3 +70,62 @@ def test_rclpy_parameter_type_error_exits_2(env):
     proc = start(env, "-p", "fail:=notabool")
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "fail" in err and "Traceback" not in err
+
+
+SLOW_START = r"""
+import os, sys, time
+from rclpy.node import Node
+from vla_ros.runner import run_node
+
+class Slow(Node):
+    def __init__(self):
+        super().__init__("slow")
+        print("loading", flush=True)
+        time.sleep(60)  # a model that takes a minute to load
+        print("built", flush=True)
+
+sys.exit(run_node(Slow, sys.argv))
+"""
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGTERM, signal.SIGINT]])
+def test_a_stop_signal_during_a_slow_start_up_exits_at_once(env, signals):
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_START], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "loading"
+    t0 = time.monotonic()
+    for s in signals:
+        proc.send_signal(s)
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and time.monotonic() - t0 < 20, err
+    assert "built" not in out and "Traceback" not in err
+
+
+NICE = r"""
+import os, sys
+from rclpy.node import Node
+from vla_ros.runner import run_node
+
+class Yielding(Node):
+    def __init__(self):
+        super().__init__("yielding")
+        os.nice(10)  # as vla_policy does once loaded
+        self.create_timer(0.01, lambda: None)
+        print("ready", flush=True)
+
+    def close(self):
+        print("nice", os.getpriority(os.PRIO_PROCESS, 0), flush=True)
+
+sys.exit(run_node(Yielding, sys.argv))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a priority back needs CAP_SYS_NICE (root here in CI)")
+def test_a_node_that_lowered_its_priority_shuts_down_at_the_start_up_priority(env):
+    proc = subprocess.Popen([sys.executable, "-c", NICE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_ready(proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert f"nice {os.getpriority(os.PRIO_PROCESS, 0)}" in out
