@@ -173,3 +173,40 @@ def test_spec_names_default_and_the_split_keeps_a_training_episode():
     np.testing.assert_allclose(stats["action_max"], np.concatenate([e.actions for e in eps]).max(0))
     ds = EpisodeDataset(eps, horizon=2)
     assert ds.instructions() == sorted({e.instruction for e in eps})
+
+
+def test_windows_read_the_right_frames_everywhere():
+    eps = [make_episode(i, length=10) for i in range(3)]
+    ds = EpisodeDataset(eps, horizon=3)
+    assert ds[0]["images"]["front"].shape[0] == 1  # one observation frame by default
+    hist = EpisodeDataset(eps, horizon=3, n_obs_steps=2)
+    for e, t in [(0, 0), (1, 0), (1, 4), (2, 9)]:
+        item = hist[10 * e + t]
+        frames = [max(t - 1, 0), t]
+        torch.testing.assert_close(item["proprio"], torch.from_numpy(eps[e].proprio[frames]))
+        torch.testing.assert_close(item["images"]["front"], torch.from_numpy(eps[e].images["front"][frames]))
+        torch.testing.assert_close(item["actions"][0], torch.from_numpy(eps[e].actions[t]))
+    single = EpisodeDataset(eps[:1], horizon=2, memory_budget_mb=0)  # one episode, read from disk or memory alike
+    assert len(single) == 10 and single[9]["action_is_pad"].tolist() == [False, True]
+
+
+def test_the_memory_budget_boundary(tmp_path):
+    eps = [make_episode(i, length=8) for i in range(2)]
+    exact = 2 * 8 * 32 * 32 * 3 / 2**20  # MB of decoded images
+    assert EpisodeDataset(eps, horizon=2, memory_budget_mb=exact).resident
+    assert not EpisodeDataset(eps, horizon=2, memory_budget_mb=exact * 0.9).resident
+    assert EpisodeDataset(eps, horizon=2).resident  # the default budget holds small datasets
+
+
+def test_skipped_episodes_are_logged_unless_asked_not_to_and_the_split_seed_defaults_to_0(tmp_path, caplog):
+    _corrupt(tmp_path)
+    with caplog.at_level("WARNING"):
+        load_episodes(tmp_path)
+    assert "skipping episode c_mismatch.h5" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load_episodes(tmp_path, warn=False)
+    assert caplog.text == ""
+    eps = [make_episode(i, length=5) for i in range(10)]
+    assert [e.instruction for e in split_by_episode(eps, 0.3)[1]] == [e.instruction for e in split_by_episode(eps, 0.3, 0)[1]]
+    assert [id(e) for e in split_by_episode(eps, 0.3)[1]] != [id(e) for e in split_by_episode(eps, 0.3, 1)[1]]
