@@ -69,6 +69,13 @@ EQUIVALENT = {
         "line 171: clip upper bound `n - 1` -> `n + 1`: observation indices never exceed t <= n - 1",
         "line 189: `reshape(-1)` -> `reshape(-2)`: numpy reads any negative size as 'infer'",
     ],
+    "episode": [
+        "open, to be killed next: the resize crop (line 124 aspect test, line 128 offset), `finish()`'s default success "
+        "(350) and the reader's default (485), `image_bytes` (503), the raw-camera dtype check (478), the handle cache's "
+        "pid check (445), a single-frame read (519)",
+        "equivalent: FORMAT_VERSION 2 -> 3 (nothing reads it yet), daemon thread flag, `reshape(-2)`, the chunk row count "
+        "of low-dimensional streams (275), `umask(1)` (restored at once), an attribute's default (282)",
+    ],
     "normalize": [
         "line 15 (`EPS = 1.000001`): killed since by test_a_small_but_real_range_is_not_swallowed_by_the_floor "
         "(added after this run)",
