@@ -32,7 +32,7 @@ def main():
     policy.vision.register_forward_hook(lambda m, i, o: marks.__setitem__("v1", time.perf_counter()))
     for step in range(args.steps + 3):
         t0 = time.perf_counter()
-        batch = trainer._batch(trainer.train_set, trainer.generator, True, trainer._indices(step, 0))
+        batch = trainer._batch(trainer.train_set[trainer._indices(step, 0)], trainer.generator, True)
         t1 = time.perf_counter()
         loss, _ = policy(batch)
         t2 = time.perf_counter()

@@ -91,3 +91,25 @@ def to_rgb(array: np.ndarray, encoding: str) -> np.ndarray:
     if encoding in ("mono8", "8UC1"):
         return np.repeat(array[:, :, None], 3, axis=2)
     raise ImageConversionError(f"cannot turn a '{encoding}' image into RGB for the policy")
+
+
+def encode_compressed(image: np.ndarray, fmt: str = "JPEG", quality: int = 90) -> bytes:
+    """uint8 RGB (H, W, 3) -> JPEG or PNG bytes (PNG: fast level 1; ``quality`` applies to JPEG)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    options = {"quality": quality} if fmt.upper() == "JPEG" else {"compress_level": 1}
+    Image.fromarray(np.ascontiguousarray(image)).save(buf, format=fmt, **options)
+    return buf.getvalue()
+
+
+def decode_compressed(data) -> np.ndarray:
+    """JPEG / PNG / any format PIL reads (bytes, or a uint8 array of them) -> uint8 RGB (H, W, 3)."""
+    import io
+
+    from PIL import Image
+
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    return np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))

@@ -323,12 +323,18 @@ def test_reasons_are_newest_first_distinct_and_at_most_ten():
     assert m.reasons == ["workspace bound: hand_x", "clipped to command bounds"]  # still active: not moved up
 
 
-def test_hold_episodes_are_counted_after_a_reset_and_a_clock_jump():
+def released(at: float):
+    """A monitor that forwarded a command at 0.25, was e-stopped, and was released at ``at`` with fresh state."""
     m = ready()
     m.filter([0.1, 0, 0, 0], 0.25, 0.25)
     m.trigger_estop("test")
-    m.reset(now=0.375)
-    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.375)
+    m.reset(now=at)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], at)
+    return m
+
+
+def test_hold_episodes_are_counted_after_a_reset_and_a_clock_jump():
+    m = released(at=0.375)
     m.filter([0.1, 0, 0, 0], 0.5, 0.5)
     m.tick(0.75)                                         # stale since 0.5: the first hold after the release counts
     assert m.counters["watchdog_holds"] == 1
@@ -470,11 +476,7 @@ def test_a_zero_stamp_means_unstamped_and_arrival_times_are_used():
 
 
 def test_a_stale_period_after_a_release_is_counted_without_a_new_command():
-    m = ready()
-    m.filter([0.1, 0, 0, 0], 0.25, 0.25)
-    m.trigger_estop("test")
-    m.reset(now=0.5)
-    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.5)
+    m = released(at=0.5)
     m.tick(0.75)                                           # no command since 0.25: stale, counted once
     m.tick(0.875)
     assert m.counters["watchdog_holds"] == 1

@@ -19,7 +19,6 @@ Images: ``sensor_msgs/Image`` (any encoding of :mod:`vla_core.image_codec`) and 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from vla_core.data.episode import EpisodeWriter
 from vla_core.errors import DatasetError, VLAError
-from vla_core.image_codec import image_to_numpy, to_rgb
+from vla_core.image_codec import decode_compressed, image_to_numpy, to_rgb
 
 
 @dataclass
@@ -51,9 +50,7 @@ class BagConversion:
 
 def _image(msg, msgtype: str) -> np.ndarray:
     if msgtype.endswith("CompressedImage"):
-        from PIL import Image
-
-        return np.asarray(Image.open(io.BytesIO(bytes(msg.data))).convert("RGB"))
+        return decode_compressed(msg.data)
     return np.ascontiguousarray(to_rgb(image_to_numpy(msg), msg.encoding))
 
 

@@ -24,7 +24,6 @@ caller never waits on the disk; when the disk cannot keep up, frames are dropped
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import queue
@@ -38,6 +37,7 @@ import h5py
 import numpy as np
 
 from vla_core.errors import EpisodeError
+from vla_core.image_codec import decode_compressed, encode_compressed
 
 FORMAT_VERSION = 2
 EPISODE_SUFFIX = ".h5"
@@ -97,20 +97,6 @@ def parse_compression(compression: str) -> tuple[str, int]:
     if kind not in COMPRESSIONS or (quality and (kind != "jpeg" or not quality.isdigit() or not 1 <= int(quality) <= 100)):
         raise EpisodeError(f"unknown image compression '{compression}'; expected lzf, gzip, none, jpeg or jpeg:QUALITY (1-100)")
     return kind, int(quality or 90)
-
-
-def _encode_jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=quality)
-    return np.frombuffer(buf.getvalue(), np.uint8)
-
-
-def _decode_jpeg(data: np.ndarray) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(data.tobytes())).convert("RGB"))
 
 
 def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -302,7 +288,7 @@ class EpisodeWriter:
             d.resize(n + k, axis=0)
             if self.compression == "jpeg":
                 for i in range(k):
-                    data = _encode_jpeg(np.ascontiguousarray(frames[i]), self.quality)
+                    data = np.frombuffer(encode_compressed(frames[i], "JPEG", self.quality), np.uint8)
                     d[n + i] = data
                     self._jpeg_bytes[cam] = self._jpeg_bytes.get(cam, 0) + data.size
             else:
@@ -468,6 +454,10 @@ class EpisodeFile:
                 self.cameras: dict[str, tuple[int, int, int]] = {}
                 self.encodings: dict[str, str] = {}
                 self.stored_bytes: dict[str, int] = {}
+                first_camera = next(iter(f["images"].values()), None)
+                # what the writer recorded; files older than format 2 only show it on the dataset
+                self.compression = _as_str(f.attrs.get("compression", "")) or (
+                    (first_camera.compression or "none") if first_camera is not None else "none")
                 lengths = {}
                 for cam, d in f["images"].items():
                     enc = _as_str(d.attrs.get("encoding", "raw"))
@@ -512,12 +502,7 @@ class EpisodeFile:
         """Decoded frames ``index`` (any order, repeats allowed) of ``camera``: uint8 (len(index), H, W, 3)."""
         index = np.asarray(index, dtype=np.int64)
         unique, inverse = np.unique(index, return_inverse=True)
-        d = _HANDLES.get(self.path)["images"][camera]
-        if self.encodings[camera] == "jpeg":
-            out = np.stack([_decode_jpeg(d[int(i)]) for i in unique])
-        else:
-            out = d[unique] if len(unique) > 1 else d[int(unique[0])][None]
-        return out[inverse]
+        return _read_frames(_HANDLES.get(self.path)["images"][camera], unique)[inverse]
 
     def to_episode(self) -> Episode:
         """Everything, images included, in memory."""
@@ -525,6 +510,13 @@ class EpisodeFile:
                        actions=self.actions, instruction=self.instruction, success=self.success, fps=self.fps,
                        robot=self.robot, task=self.task, action_names=self.action_names, proprio_names=self.proprio_names,
                        extra=dict(self.extra), path=self.path, finished=self.finished)
+
+
+def _read_frames(dataset: h5py.Dataset, index: np.ndarray) -> np.ndarray:
+    """Frames ``index`` (increasing, unique) of one camera dataset, decoded: uint8 (len(index), H, W, 3)."""
+    if _as_str(dataset.attrs.get("encoding", "raw")) == "jpeg":
+        return np.stack([decode_compressed(dataset[int(i)]) for i in index])
+    return dataset[index] if len(index) > 1 else dataset[int(index[0])][None]
 
 
 def _validate(name, instruction, proprio, actions, lengths: dict, action_names, proprio_names) -> None:
@@ -600,12 +592,7 @@ def recover(directory: str | Path, remove: bool = False) -> list[tuple[str, str]
                 try:
                     for start in range(0, n, 64):
                         stop = min(n, start + 64)
-                        images = {}
-                        for cam, d in f["images"].items():
-                            if _as_str(d.attrs.get("encoding", "raw")) == "jpeg":
-                                images[cam] = np.stack([_decode_jpeg(d[i]) for i in range(start, stop)])
-                            else:
-                                images[cam] = d[start:stop]
+                        images = {cam: _read_frames(d, np.arange(start, stop)) for cam, d in f["images"].items()}
                         writer.add_frames(images, f["proprio"][start:stop], f["actions"][start:stop])
                     writer.finish(success=False, extra={"recovered_from": partial.name}, finished=False)
                 except BaseException:

@@ -10,13 +10,6 @@ import numpy as np
 from vla_core.data.dataset import load_episodes
 
 
-def _lossless(episode) -> str:
-    import h5py
-
-    with h5py.File(episode.path, "r") as f:
-        return next(iter(f["images"].values())).compression or "none"
-
-
 def summarize(directory: str | Path) -> dict:
     """Episodes, frames, instructions, cameras, success rate and per-dimension action ranges."""
     report = load_episodes(directory, warn=False)
@@ -30,7 +23,7 @@ def summarize(directory: str | Path) -> dict:
         "fps": eps[0].fps,
         "robot": eps[0].robot,
         "cameras": {cam: list(shape) for cam, shape in eps[0].cameras.items()},
-        "compression": sorted({enc for e in eps for enc in e.encodings.values()}) == ["jpeg"] and "jpeg" or _lossless(eps[0]),
+        "compression": eps[0].compression,
         "bytes_per_frame": {cam: round(sum(e.stored_bytes[cam] for e in eps) / max(1, sum(len(e) for e in eps)))
                             for cam in eps[0].cameras},
         "unfinished": [e.path.name for e in eps if not e.finished],

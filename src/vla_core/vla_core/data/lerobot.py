@@ -19,7 +19,6 @@ PyAV (any codec FFmpeg decodes: AV1, H.264, HEVC ...).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -27,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from PIL import Image
 
 from vla_core.data.dataset import load_episodes
 from vla_core.data.episode import Episode, write_episode
 from vla_core.errors import DatasetError
+from vla_core.image_codec import decode_compressed, encode_compressed
 
 CODEBASE_VERSION = "v3.0"
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
@@ -106,12 +105,6 @@ class _VideoReader:
         return np.stack(out)
 
 
-def _png(frame: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(frame).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
-
-
 def _stats(x: np.ndarray) -> dict:
     return {"min": x.min(0).tolist(), "max": x.max(0).tolist(), "mean": x.mean(0).tolist(), "std": x.std(0).tolist(),
             "count": [int(x.shape[0])]}
@@ -170,7 +163,7 @@ def export_lerobot(directory: str | Path, out: str | Path, repo_id: str = "local
                 row |= {f"videos/{key}/chunk_index": 0, f"videos/{key}/file_index": 0,
                         f"videos/{key}/from_timestamp": start / ep.fps, f"videos/{key}/to_timestamp": (start + n) / ep.fps}
             else:
-                columns[f"observation.images.{cam}"] += [{"bytes": _png(f), "path": None} for f in frames]
+                columns[f"observation.images.{cam}"] += [{"bytes": encode_compressed(f, "PNG"), "path": None} for f in frames]
         ep_rows.append(row)
         index += n
     for writer in videos.values():
@@ -248,7 +241,7 @@ def import_lerobot(directory: str | Path, out: str | Path) -> list[Path]:
         rows = np.flatnonzero(ep_idx == e)
         rows = rows[np.argsort(np.asarray(cols["frame_index"])[rows])]
         meta = ep_meta.get(e, {})
-        images = {c.removeprefix("observation.images."): np.stack([np.asarray(Image.open(io.BytesIO(cols[c][i]["bytes"])).convert("RGB"))
+        images = {c.removeprefix("observation.images."): np.stack([decode_compressed(cols[c][i]["bytes"])
                                                                   for i in rows]) for c in cams}
         for key in video_keys:
             if f"videos/{key}/from_timestamp" not in meta:

@@ -215,10 +215,8 @@ class Trainer:
             for micro in range(self.config.train.grad_accum):
                 yield self._indices(step, micro)
 
-    def _batch(self, dataset: EpisodeDataset | dict, generator: torch.Generator, augment: bool,
-               idx: np.ndarray | None = None) -> dict:
-        """A fetched batch (or ``dataset[idx]``), images prepared and augmented, on the device."""
-        batch = dataset if isinstance(dataset, dict) else dataset[idx]
+    def _batch(self, batch: dict, generator: torch.Generator, augment: bool) -> dict:
+        """A stacked batch (``dataset[indices]``) with its images prepared and augmented, on the device."""
         batch = dict(batch)
         batch["images"] = prepare_images(batch["images"], self.config.data.augment if augment else None, generator)
         return {k: (v.to(self.device) if isinstance(v, torch.Tensor) else
@@ -236,8 +234,8 @@ class Trainer:
         with self._averaged() as model:
             model.eval()
             single = DistInfo()
-            losses = [model(self._batch(self.val_set, gen, False, batch_indices(len(self.val_set), self.config.train.batch_size,
-                                                                                 12345, i, 0, single)))[0].item()
+            losses = [model(self._batch(self.val_set[batch_indices(len(self.val_set), self.config.train.batch_size,
+                                                                                  12345, i, 0, single)], gen, False))[0].item()
                       for i in range(self.config.train.val_batches)]
         torch.set_rng_state(cpu_state)
         self.policy.train()
@@ -274,7 +272,7 @@ class Trainer:
                 if fetched is not None:
                     batch = self._batch(next(fetched), self.generator, augment=True)
                 else:
-                    batch = self._batch(self.train_set, self.generator, True, self._indices(self.step, micro))
+                    batch = self._batch(self.train_set[self._indices(self.step, micro)], self.generator, augment=True)
                 last_micro = micro == tc.grad_accum - 1
                 sync = self.model.no_sync() if self.dist.enabled and not last_micro else nullcontext()
                 # Under DDP each rank's loss is a mean over its own non-padded steps; weighting it by its
