@@ -155,6 +155,67 @@ def test_resize_at_record_time():
     assert out[0, 32, 10, 0] == 0 and out[0, 32, 54, 0] == 200
 
 
+@pytest.mark.parametrize("shape, crop", [((6, 2), (slice(2, 4), slice(0, 2))),    # too tall: rows 2-3 kept
+                                         ((2, 6), (slice(0, 2), slice(2, 4))),    # too wide: columns 2-3 kept
+                                         ((3, 9), (slice(0, 3), slice(3, 6)))])   # odd sizes: the exact centre
+def test_resize_crops_the_exact_centre_to_the_target_aspect(shape, crop):
+    h, w = shape
+    frames = (np.arange(h * w, dtype=np.uint8).reshape(1, h, w, 1) * 7).repeat(3, axis=-1)
+    side = crop[0].stop - crop[0].start
+    out = resize_frames(frames, (side, side))  # a square target of the crop's size: the crop itself comes back
+    np.testing.assert_array_equal(out[0], frames[0][crop])
+
+
+def test_frames_read_any_selection_exactly(tmp_path):
+    frames = np.stack([_frame(40 * t, 8, 8) for t in range(6)])  # frames 40 grey levels apart
+    for comp in ("lzf", "jpeg:100"):
+        w = EpisodeWriter(tmp_path / f"{comp[:3]}.h5", fps=10, instruction="x", compression=comp)
+        w.add_frames({"main": frames}, np.zeros((6, 1)), np.zeros((6, 1)))
+        f = EpisodeFile(w.finish())
+        tol = 0 if comp == "lzf" else 8
+        for index in ([4], [1, 3], [5, 0, 5], list(range(6))):
+            got = f.frames("main", index)
+            assert got.shape == (len(index), 8, 8, 3)
+            assert np.abs(got.astype(int) - frames[index].astype(int)).max() <= tol, (comp, index)
+        assert f.image_bytes == 6 * 8 * 8 * 3
+
+
+def test_success_defaults_to_true_when_finishing_and_when_reading_files_without_it(tmp_path):
+    w = EpisodeWriter(tmp_path / "a.h5", fps=10, instruction="x")
+    w.add_frame({"main": _frame(0, 4, 4)}, [0], [0])
+    path = w.finish()
+    assert EpisodeFile(path).success is True
+    with h5py.File(path, "a") as f:  # an episode from before the attribute existed
+        f.attrs["success"] = False
+        del f.attrs["success"]
+    assert EpisodeFile(path).success is True
+
+
+def test_a_raw_camera_that_is_not_uint8_rgb_is_refused(tmp_path):
+    path = write_episode(tmp_path / "e.h5", make_episode(0, length=3, image_size=4, camera="main"), compression="none")
+    with h5py.File(path, "a") as f:
+        del f["images/main"]
+        f["images"].create_dataset("main", data=np.zeros((3, 4, 4, 3), np.float32))
+    with pytest.raises(EpisodeError, match="camera 'main' must be uint8"):
+        EpisodeFile(path)
+
+
+def test_the_handle_cache_closes_its_own_oldest_handles_but_never_a_parent_process_handle(tmp_path):
+    from vla_core.data.episode import _Handles
+
+    paths = [write_episode(tmp_path / f"{i}.h5", make_episode(i, length=2, image_size=4)) for i in range(3)]
+    cache = _Handles(size=1)
+    first = cache.get(paths[0])
+    inherited = h5py.File(paths[1], "r")  # what a forked DataLoader worker finds in the cache
+    cache._open[(os.getpid() + 1, str(paths[1]))] = inherited
+    cache._open.move_to_end((os.getpid(), str(paths[0])))
+    cache.get(paths[2])
+    assert not first.id.valid            # evicted and closed: it was this process's
+    assert inherited.id.valid            # evicted but left open: the parent still uses it
+    assert cache.get(paths[2]) is cache.get(paths[2]) and len(cache._open) == 1
+    inherited.close()
+
+
 def test_writer_resizes_and_keeps_memory_bounded(tmp_path):
     w = EpisodeWriter(tmp_path / "e.h5", fps=30, instruction="x", threaded=True, queue_frames=8, image_size=(96, 128))
     frame = np.zeros((480, 640, 3), np.uint8)  # 0.9 MB a frame, 300 frames = 276 MB if buffered
