@@ -21,8 +21,13 @@ class Ticker(Node):
         super().__init__("ticker")
         if self.declare_parameter("fail", False).value:
             raise ParameterError("ticker: parameter 'fail' is true")
-        self.create_timer(0.01, lambda: None)
-        print("ready", flush=True)
+        self.ready = False
+        self.create_timer(0.01, self.tick)
+
+    def tick(self):  # spinning: construction is over, so a stop signal now means a clean shutdown
+        if not self.ready:
+            self.ready = True
+            print("ready", flush=True)
 
     def close(self):
         print("closed", flush=True)
@@ -111,8 +116,13 @@ class Yielding(Node):
     def __init__(self):
         super().__init__("yielding")
         os.nice(10)  # as vla_policy does once loaded
-        self.create_timer(0.01, lambda: None)
-        print("ready", flush=True)
+        self.ready = False
+        self.create_timer(0.01, self.tick)
+
+    def tick(self):
+        if not self.ready:
+            self.ready = True
+            print("ready", flush=True)
 
     def close(self):
         print("nice", os.getpriority(os.PRIO_PROCESS, 0), flush=True)
