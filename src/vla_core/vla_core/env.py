@@ -26,6 +26,7 @@ from vla_core.spec import PolicySpec
 
 SUITES = {
     "metaworld-mt10": "vla_sim.metaworld_suite:MetaWorldMT10",
+    "aloha": "vla_sim.aloha_suite:AlohaSuite",
 }
 
 

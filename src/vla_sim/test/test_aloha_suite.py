@@ -1,0 +1,94 @@
+"""ALOHA behind the Task interface: the 14-D joint interface, three cameras, seeded placement, holds,
+bad actions, success from contacts, and the scripted expert planned in the mocap model."""
+
+import numpy as np
+import pytest
+
+from vla_core.env import make_suite
+from vla_core.errors import VLAError
+from vla_sim.aloha_suite import ACTION_HIGH, ACTION_LOW, JOINT_NAMES, START_ARM, succeeded
+
+
+@pytest.fixture(scope="module")
+def cube():
+    task = make_suite("aloha").make_task("transfer-cube", image_size=32)
+    yield task
+    task.close()
+
+
+def test_suite_tasks_and_phrasings():
+    suite = make_suite("aloha")
+    assert suite.task_names == ["transfer-cube", "insertion"]
+    for task in suite.task_names:
+        train, heldout = suite.instructions(task), suite.instructions(task, "heldout")
+        assert train and heldout and not set(train) & set(heldout)
+        assert suite.task_for_instruction(heldout[0].upper() + ".") == task
+
+
+def test_spec_cameras_and_seeded_placement(cube):
+    spec = cube.spec
+    assert spec.action_names == JOINT_NAMES == spec.proprio_names and spec.fps == 50.0 and spec.robot == "aloha"
+    assert spec.cameras == {c: [32, 32, 3] for c in ("top", "left_wrist", "right_wrist")}
+    obs = cube.reset(3, "hand the cube to the other arm")
+    assert obs["instruction"] == "hand the cube to the other arm"
+    images = obs["images"]
+    assert all(im.shape == (32, 32, 3) and im.dtype == np.uint8 and im.std() > 3 for im in images.values())
+    assert not np.array_equal(images["top"], images["left_wrist"])
+    np.testing.assert_allclose(obs["proprio"][[0, 1, 2, 3, 4, 5]], START_ARM, atol=1e-6)
+    placed = cube.objects["box"].copy()
+    cube.reset(3)
+    np.testing.assert_array_equal(cube.objects["box"], placed)
+    cube.reset(4)
+    assert not np.allclose(cube.objects["box"], placed)
+    assert 0.0 <= placed[0] <= 0.2 and 0.4 <= placed[1] <= 0.6  # the right arm's side of the table
+
+
+def test_joint_targets_are_tracked_and_holds_keep_the_arms_still(cube):
+    obs = cube.reset(0)
+    hold = cube.hold_action(None)
+    np.testing.assert_allclose(hold, obs["proprio"], atol=1e-6)
+    for _ in range(25):
+        cube.step(hold, render=False)
+    np.testing.assert_allclose(cube.observe()["proprio"][:6], hold[:6], atol=0.02)
+    target = hold.copy()
+    target[0] += 0.3   # left waist
+    target[9] -= 0.2   # right elbow
+    for _ in range(50):
+        result = cube.step(target, render=False)
+    q = result.observation["proprio"]
+    assert abs(q[0] - target[0]) < 0.02 and abs(q[9] - target[9]) < 0.02
+    assert not result.success and not result.done
+
+
+def test_non_finite_actions_hold_and_wrong_shapes_are_refused(cube):
+    cube.reset(0)
+    before = cube.observe()["proprio"]
+    for _ in range(10):
+        cube.step(np.full(14, np.nan), render=False)
+    np.testing.assert_allclose(cube.observe()["proprio"][:6], before[:6], atol=0.02)
+    with pytest.raises(VLAError, match="14 joint-position actions"):
+        cube.step(np.zeros(4))
+
+
+def test_success_needs_the_left_gripper_holding_the_cube_off_the_table_alone():
+    left = ("red_box", "vx300s_left/10_left_gripper_finger")
+    right = ("red_box", "vx300s_right/10_right_gripper_finger")
+    assert succeeded("transfer-cube", {left})
+    assert not succeeded("transfer-cube", {left, ("red_box", "table")})
+    assert not succeeded("transfer-cube", {left, right})  # still a two-handed hold: not yet handed over
+    assert not succeeded("transfer-cube", set())
+    assert succeeded("insertion", {("red_peg", "pin")}) and not succeeded("insertion", {("red_peg", "socket-1")})
+
+
+def test_the_expert_plans_joint_commands_that_pick_up_the_cube(cube):
+    cube.reset(2)
+    first = cube.expert_action()
+    np.testing.assert_allclose(first[:6], START_ARM, atol=0.05)
+    plan = cube._expert
+    assert plan.shape == (cube.max_steps, 14)
+    assert (plan >= np.array(ACTION_LOW) - 1e-6).all() and (plan <= np.array(ACTION_HIGH) + 1e-6).all()
+    lifted = 0.0
+    for _ in range(220):
+        cube.step(cube.expert_action(), render=False)
+        lifted = max(lifted, float(cube.scene.data.body("box").xpos[2]))
+    assert lifted > 0.15, f"the cube rose to {lifted:.3f} m"  # carried to the meeting point, 25 cm up

@@ -1,0 +1,476 @@
+"""ALOHA (two 6-DoF ViperX 300s arms with parallel grippers) behind the :class:`vla_core.env.Task` interface.
+
+The MuJoCo models are the ones the PyPI package ``gym-aloha`` ships (its asset files only; this module
+loads them with ``mujoco`` directly): a joint-controlled variant the policy drives, and a mocap
+("end effector") variant the scripted expert plans in.
+
+Actions: 14-D absolute joint positions at 50 Hz - per arm, six joint angles (rad) and the gripper
+opening normalised to 0 (closed) .. 1 (open). Proprioception: the same 14 quantities measured. Cameras:
+``top`` and the two wrist cameras ``left_wrist`` / ``right_wrist`` (square images, ``image_size``).
+
+Scripted expert (the method of the ACT paper, our own trajectories): at reset, the end-effector
+trajectory of the task is planned from the object poses, run in the mocap variant, and the joint
+positions it produces are recorded; :meth:`AlohaTask.expert_action` replays them step by step as
+joint-position commands in the joint-controlled variant. A replay can fail (the joint controller
+does not track the welded mocap exactly); collection keeps such episodes, marked unsuccessful.
+
+Status (2026-11-22, issue 11 in progress): the transfer-cube expert picks the cube up and carries it
+to the meeting point on most seeds, but completes the handover on only 6 of 16 seeds in the joint
+replay; the insertion trajectories are a first draft that succeeds on none of 4 seeds
+(``python -m vla_sim.aloha_suite transfer-cube 16``). Not yet wired into ``vla collect`` or the ROS nodes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vla_core.env import StepResult, Suite, Task
+from vla_core.errors import VLAError
+from vla_core.spec import PolicySpec
+from vla_sim.rendering import SceneRenderer, ensure_offscreen_gl
+
+ALOHA_TASKS = ["transfer-cube", "insertion"]
+INSTRUCTIONS = {
+    "transfer-cube": (["transfer the cube to the other arm", "hand the cube to the left arm",
+                       "pick up the red cube and pass it to the other gripper", "give the cube to the left hand"],
+                      ["hand the cube to the other arm", "pass the red block from the right arm to the left"]),
+    "insertion": (["insert the peg into the socket", "put the red peg into the blue socket",
+                   "pick up the peg and the socket and insert one into the other", "fit the peg in the socket"],
+                  ["put the peg into the socket", "slide the peg into the blue socket"]),
+}
+CAMERAS = ("top", "left_wrist", "right_wrist")
+VIEW_CAMERA = "angle"
+FPS = 50.0
+CONTROL_DT = 1.0 / FPS
+ARMS = ("left", "right")
+ARM_JOINTS = ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate")
+JOINT_NAMES = [f"{arm}_{j}" for arm in ARMS for j in (*ARM_JOINTS, "gripper")]
+# The puppet gripper's finger position (m) at "closed" and "open": normalised opening 0 .. 1.
+FINGER_CLOSED, FINGER_OPEN = 0.01844, 0.05800
+START_ARM = np.array([0.0, -0.96, 1.16, 0.0, -0.3, 0.0])  # both arms, folded above the table
+START_FINGER = 0.02239
+# Joint limits of the position actuators (rad), per arm joint; gripper 0 .. 1.
+ACTION_LOW = [-3.14158, -1.85005, -1.76278, -3.14158, -1.8675, -3.14158, 0.0] * 2
+ACTION_HIGH = [3.14158, 1.25664, 1.6057, 3.14158, 2.23402, 3.14158, 1.0] * 2
+# Object placement ranges (x, y) on the table; the right arm works at x > 0, the left at x < 0.
+CUBE_RANGE = ((0.0, 0.2), (0.4, 0.6))
+PEG_RANGE = ((0.1, 0.2), (0.4, 0.6))
+SOCKET_RANGE = ((-0.2, -0.1), (0.4, 0.6))
+REST_Z = {"box": 0.02, "peg": 0.01, "socket": 0.02}  # centre height of each object resting on the table (m)
+
+
+def assets_dir() -> Path:
+    """The MJCF models of ``gym-aloha`` (found without importing the package, which imports dm_control)."""
+    spec = importlib.util.find_spec("gym_aloha")
+    if spec is None or not spec.submodule_search_locations:
+        raise VLAError("the ALOHA suite needs the package gym-aloha (pip install gym-aloha==0.1.5) for its MuJoCo models")
+    return Path(list(spec.submodule_search_locations)[0]) / "assets"
+
+
+def finger_to_opening(finger: float) -> float:
+    """Finger joint position (m) -> normalised gripper opening (0 closed, 1 open)."""
+    return (finger - FINGER_CLOSED) / (FINGER_OPEN - FINGER_CLOSED)
+
+
+def opening_to_finger(opening: float) -> float:
+    """Normalised gripper opening -> finger joint position (m)."""
+    return opening * (FINGER_OPEN - FINGER_CLOSED) + FINGER_CLOSED
+
+
+def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    w1, x1, y1, z1 = a
+    w2, x2, y2, z2 = b
+    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+
+
+def axis_quat(axis, degrees: float) -> np.ndarray:
+    """Unit quaternion (w, x, y, z) of a rotation by ``degrees`` about ``axis``."""
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    half = np.radians(degrees) / 2
+    return np.array([np.cos(half), *(np.sin(half) * axis)])
+
+
+def _slerp(q0: np.ndarray, q1: np.ndarray, s: float) -> np.ndarray:
+    d = float(np.dot(q0, q1))
+    if d < 0:
+        q1, d = -q1, -d
+    if d > 0.9995:
+        q = q0 + s * (q1 - q0)
+        return q / np.linalg.norm(q)
+    theta = np.arccos(d)
+    return (np.sin((1 - s) * theta) * q0 + np.sin(s * theta) * q1) / np.sin(theta)
+
+
+@dataclass
+class Waypoint:
+    """Where one gripper is at control step ``t``: position (m), orientation (w, x, y, z), opening (0 .. 1)."""
+
+    t: int
+    xyz: np.ndarray
+    quat: np.ndarray
+    opening: float
+
+
+def interpolate(waypoints: list[Waypoint], t: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The gripper pose and opening at step ``t``: linear in position and opening, slerp in orientation."""
+    if t <= waypoints[0].t:
+        w = waypoints[0]
+        return w.xyz, w.quat, w.opening
+    for a, b in zip(waypoints, waypoints[1:], strict=False):
+        if a.t <= t <= b.t:
+            s = (t - a.t) / max(b.t - a.t, 1)
+            return a.xyz + s * (b.xyz - a.xyz), _slerp(a.quat, b.quat, s), a.opening + s * (b.opening - a.opening)
+    w = waypoints[-1]
+    return w.xyz, w.quat, w.opening
+
+
+HANDOVER = 230  # transfer-cube: the step at which the expert looks where the right gripper holds the cube
+
+
+def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray], held: np.ndarray | None = None
+         ) -> dict[str, list[Waypoint]]:
+    """End-effector waypoints of both grippers for ``task`` given the object positions.
+
+    Positions are the grippers' mocap points (between the fingertips). ``start``: each one at reset.
+    Orientations are world rotations of the mocap's reference (identity: the gripper horizontal,
+    pointing at the other arm). ``held``: transfer-cube, where the cube hangs in the right gripper at
+    :data:`HANDOVER` (the planner looks, as a person handing over would); None before that.
+    """
+    identity = np.array([1.0, 0.0, 0.0, 0.0])
+    left0, right0 = start["left"], start["right"]
+    if task == "transfer-cube":
+        cube = objects["box"]
+        grasp = cube + [0, 0, -0.01]          # fingertips 1 cm above the table: the pads cover the cube's sides
+        meet = np.array([0.0, 0.5, 0.25])
+        held = meet if held is None else held
+        down = axis_quat([0, 1, 0], -60)      # right gripper pitched 60 degrees down towards the table
+        side = axis_quat([1, 0, 0], 90)       # left gripper rolled to close on the cube's top and bottom faces
+        right = [Waypoint(0, right0, identity, 0.0),
+                 Waypoint(90, cube + [0, 0, 0.08], down, 1.0),       # above the cube, open
+                 Waypoint(130, grasp, down, 1.0),                    # around it
+                 Waypoint(145, grasp, down, 1.0),                    # settle: the joint controller lags the plan
+                 Waypoint(175, grasp, down, 0.0),                    # closed
+                 Waypoint(205, meet + [0.05, 0, 0], identity, 0.0),  # lifted to the meeting point
+                 Waypoint(220, meet, identity, 0.0),
+                 Waypoint(320, meet, identity, 0.0),
+                 Waypoint(340, meet, identity, 1.0),                 # let go once the left holds it
+                 Waypoint(380, meet + [0.1, 0, 0], identity, 1.0)]
+        left = [Waypoint(0, left0, identity, 0.0),
+                Waypoint(120, meet - [0.12, 0, 0], side, 1.0),       # wait beside the meeting point, open
+                Waypoint(HANDOVER, meet - [0.12, 0, 0], side, 1.0),
+                Waypoint(265, held - [0.06, 0, 0], side, 1.0),
+                Waypoint(290, held + [0.015, 0, 0], side, 1.0),      # fingers over the cube
+                Waypoint(315, held + [0.015, 0, 0], side, 0.0),      # closed on it
+                Waypoint(350, held + [0.015, 0, 0], side, 0.0),
+                Waypoint(390, held - [0.1, 0, 0], side, 0.0)]        # pull it away
+    elif task == "insertion":
+        peg, socket = objects["peg"], objects["socket"]
+        meet = np.array([0.0, 0.5, 0.15])
+        down_right = axis_quat([0, 1, 0], -60)
+        down_left = axis_quat([0, 1, 0], 60)
+        right = [Waypoint(0, right0, identity, 0.0),
+                 Waypoint(90, peg + [0, 0, 0.08], down_right, 1.0),
+                 Waypoint(130, peg + [0, 0, -0.03], down_right, 1.0),
+                 Waypoint(170, peg + [0, 0, -0.03], down_right, 0.0),
+                 Waypoint(200, peg + [0, 0, 0.1], down_right, 0.0),
+                 Waypoint(220, meet + [0.1, 0, 0], identity, 0.0),
+                 Waypoint(310, meet + [0.1, 0, 0], identity, 0.0),
+                 Waypoint(400, meet + [0.05, 0, 0], identity, 0.0)]   # push the peg into the socket
+        left = [Waypoint(0, left0, identity, 0.0),
+                Waypoint(90, socket + [0, 0, 0.08], down_left, 1.0),
+                Waypoint(130, socket + [0, 0, -0.03], down_left, 1.0),
+                Waypoint(170, socket + [0, 0, -0.03], down_left, 0.0),
+                Waypoint(200, socket + [0, 0, 0.1], down_left, 0.0),
+                Waypoint(220, meet - [0.1, 0, 0], identity, 0.0),
+                Waypoint(310, meet - [0.1, 0, 0], identity, 0.0),
+                Waypoint(400, meet - [0.05, 0, 0], identity, 0.0)]
+    else:
+        raise VLAError(f"unknown ALOHA task '{task}'; expected one of {', '.join(ALOHA_TASKS)}")
+    return {"left": left, "right": right}
+
+
+class _Scene:
+    """One loaded model (joint-controlled or mocap) with index tables for arms, fingers and objects."""
+
+    def __init__(self, task: str, mocap: bool):
+        import mujoco
+
+        variant = "bimanual_viperx_end_effector_" if mocap else "bimanual_viperx_"
+        path = assets_dir() / f"{variant}{task.replace('-', '_')}.xml"
+        try:
+            self.model = mujoco.MjModel.from_xml_path(str(path))
+        except (ValueError, OSError) as exc:
+            raise VLAError(f"cannot load the ALOHA model {path}: {exc}") from None
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self.arm_qpos = {arm: [m.joint(f"vx300s_{arm}/{j}").qposadr[0] for j in ARM_JOINTS] for arm in ARMS}
+        self.arm_dof = {arm: [m.joint(f"vx300s_{arm}/{j}").dofadr[0] for j in ARM_JOINTS] for arm in ARMS}
+        self.finger_qpos = {arm: m.joint(f"vx300s_{arm}/left_finger").qposadr[0] for arm in ARMS}
+        self.finger_dof = {arm: m.joint(f"vx300s_{arm}/left_finger").dofadr[0] for arm in ARMS}
+        self.objects = [m.body(i).name for i in range(m.nbody) if m.body(i).jntnum and m.jnt_type[m.body(i).jntadr[0]] == 0]
+        self.substeps = max(1, round(CONTROL_DT / m.opt.timestep))
+        self.geom_names = [m.geom(i).name for i in range(m.ngeom)]
+
+    def reset(self, poses: dict[str, np.ndarray]) -> None:
+        import mujoco
+
+        mujoco.mj_resetData(self.model, self.data)
+        for arm in ARMS:
+            self.data.qpos[self.arm_qpos[arm]] = START_ARM
+            self.data.qpos[self.finger_qpos[arm]] = START_FINGER
+            self.data.qpos[self.finger_qpos[arm] + 1] = -START_FINGER
+        for name, xyz in poses.items():
+            adr = self.model.joint(self.model.body(name).jntadr[0]).qposadr[0]
+            self.data.qpos[adr:adr + 7] = [*xyz, 1.0, 0.0, 0.0, 0.0]
+        mujoco.mj_forward(self.model, self.data)
+
+    def mocap_at_rest(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each arm's mocap pose that its weld holds where the gripper is now.
+
+        The weld keeps the gripper link at ``relpos`` / ``relquat`` from its mocap body: the mocap
+        point sits 13.5 cm ahead of the gripper link, between the fingertips - the point the expert plans.
+        """
+        import mujoco
+
+        poses = {}
+        for i, arm in enumerate(ARMS):
+            eq = self.model.eq_data[i]
+            relpos, relquat = eq[3:6], eq[6:10]
+            grip = self.data.body(f"vx300s_{arm}/gripper_link")
+            inverse = np.zeros(4)
+            mujoco.mju_negQuat(inverse, relquat)
+            quat = _quat_mul(grip.xquat, inverse)
+            rot = np.zeros(9)
+            mujoco.mju_quat2Mat(rot, quat)
+            poses[arm] = (grip.xpos - rot.reshape(3, 3) @ relpos, quat / np.linalg.norm(quat))
+        return poses
+
+    def joints(self) -> np.ndarray:
+        """The 14 measured quantities: per arm six joint angles and the gripper opening."""
+        q = self.data.qpos
+        return np.array([*q[self.arm_qpos["left"]], finger_to_opening(q[self.finger_qpos["left"]]),
+                         *q[self.arm_qpos["right"]], finger_to_opening(q[self.finger_qpos["right"]])], np.float32)
+
+    def joint_velocities(self) -> np.ndarray:
+        """Per arm six joint velocities (rad/s) and the gripper opening rate (1/s)."""
+        v = self.data.qvel
+        scale = 1.0 / (FINGER_OPEN - FINGER_CLOSED)
+        return np.array([*v[self.arm_dof["left"]], v[self.finger_dof["left"]] * scale,
+                         *v[self.arm_dof["right"]], v[self.finger_dof["right"]] * scale], np.float32)
+
+    def contacts(self) -> set[tuple[str, str]]:
+        pairs = set()
+        for c in self.data.contact[:self.data.ncon]:
+            a, b = self.geom_names[c.geom1], self.geom_names[c.geom2]
+            pairs.add((a, b))
+            pairs.add((b, a))
+        return pairs
+
+    def step(self) -> None:
+        import mujoco
+
+        mujoco.mj_step(self.model, self.data, nstep=self.substeps)
+
+
+def succeeded(task: str, contacts: set[tuple[str, str]]) -> bool:
+    """Whether the task is done, from the contacts of the current state.
+
+    Transfer-cube: the left gripper holds the cube off the table and the right has let go (stricter
+    than ACT's top reward, which a first touch by the left finger already earns). Insertion: the peg
+    touches the socket's pin.
+    """
+    if task == "transfer-cube":
+        right = {("red_box", f"vx300s_right/10_{f}_gripper_finger") for f in ("left", "right")}
+        return (("red_box", "vx300s_left/10_left_gripper_finger") in contacts and ("red_box", "table") not in contacts
+                and not right & contacts)
+    return ("red_peg", "pin") in contacts
+
+
+class AlohaTask(Task):
+    """One ALOHA task: joint-position control at 50 Hz, three cameras, seeded object placement, scripted expert."""
+
+    def __init__(self, name: str, image_size: int = 64, max_steps: int = 400, camera: str | list[str] = CAMERAS,
+                 render: bool = True):
+        if name not in ALOHA_TASKS:
+            raise VLAError(f"unknown ALOHA task '{name}'; expected one of {', '.join(ALOHA_TASKS)}")
+        cameras = [c.strip() for c in camera.split(",")] if isinstance(camera, str) else list(camera)
+        for cam in cameras:
+            if cam not in CAMERAS:
+                raise VLAError(f"unknown ALOHA camera '{cam}'; expected one of {', '.join(CAMERAS)}")
+        ensure_offscreen_gl()
+        self.name, self.max_steps, self.cameras = name, max_steps, cameras
+        self.scene = _Scene(name, mocap=False)
+        self._planner: _Scene | None = None
+        m = self.scene.model
+        self.scene.model.light_castshadow[:] = 0
+        self._renderers = {cam: SceneRenderer(m, cam, image_size) for cam in cameras} if render else {}
+        self._viewer: SceneRenderer | None = None
+        self.spec = PolicySpec(cameras={cam: [image_size, image_size, 3] for cam in cameras},
+                               proprio_names=list(JOINT_NAMES), action_names=list(JOINT_NAMES), fps=FPS,
+                               robot="aloha", action_low=list(ACTION_LOW), action_high=list(ACTION_HIGH))
+        self._instruction = INSTRUCTIONS[name][0][0]
+        self._last_images = {cam: np.zeros((image_size, image_size, 3), np.uint8) for cam in cameras}
+        self._expert: np.ndarray | None = None
+        self._setpoint = np.zeros(len(JOINT_NAMES), np.float32)
+        self._steps = 0
+        self.objects: dict[str, np.ndarray] = {}
+
+    # -- placement and the expert -------------------------------------------------------------------
+
+    def _sample_objects(self, seed: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng(seed)
+
+        def draw(name, ranges):
+            return np.array([rng.uniform(*ranges[0]), rng.uniform(*ranges[1]), REST_Z[name]])
+
+        if self.name == "transfer-cube":
+            return {"box": draw("box", CUBE_RANGE)}
+        return {"peg": draw("peg", PEG_RANGE), "socket": draw("socket", SOCKET_RANGE)}
+
+    def _plan_expert(self) -> np.ndarray:
+        """Run the planned end-effector trajectory in the mocap model; the joint commands it produced, (T, 14)."""
+        if self._planner is None:
+            self._planner = _Scene(self.name, mocap=True)
+        sc = self._planner
+        sc.reset(self.objects)
+        start = sc.mocap_at_rest()
+        for i, arm in enumerate(ARMS):
+            sc.data.mocap_pos[i], sc.data.mocap_quat[i] = start[arm]
+        rest = {arm: start[arm][0] for arm in ARMS}
+
+        def waypoints_for(held=None):
+            w = plan(self.name, self.objects, rest, held)
+            for arm in ARMS:  # start from the measured orientation, not the planned one
+                w[arm][0].quat = start[arm][1]
+            return w
+
+        waypoints = waypoints_for()
+        commands = np.zeros((self.max_steps, len(JOINT_NAMES)), np.float32)
+        for t in range(self.max_steps):
+            if t == HANDOVER and self.name == "transfer-cube":
+                waypoints = waypoints_for(held=sc.data.body("box").xpos.copy())
+            openings = []
+            for i, arm in enumerate(ARMS):
+                xyz, quat, opening = interpolate(waypoints[arm], t)
+                sc.data.mocap_pos[i], sc.data.mocap_quat[i] = xyz, quat
+                openings.append(opening)
+                finger = opening_to_finger(opening)
+                sc.data.ctrl[2 * i:2 * i + 2] = [finger, -finger]
+            sc.step()
+            q = sc.joints()
+            q[6], q[13] = openings  # the commanded opening, not the measured one (a closed gripper stops on the object)
+            commands[t] = q
+        return commands
+
+    # -- the Task interface ---------------------------------------------------------------------------
+
+    def _observation(self, render: bool = True) -> dict:
+        if render and self._renderers:
+            self._last_images = {cam: r.render(self.scene.data) for cam, r in self._renderers.items()}
+        return {"images": dict(self._last_images), "proprio": self.scene.joints(), "instruction": self._instruction}
+
+    def observe(self) -> dict:
+        """The observation of the current state, its cameras rendered now."""
+        return self._observation(render=True)
+
+    def render_view(self, size: int = 256) -> np.ndarray:
+        """Both arms and the table from the ``angle`` camera, anti-aliased, for videos."""
+        if self._viewer is None or self._viewer_size != size:
+            if self._viewer is not None:
+                self._viewer.close()
+            self._viewer = SceneRenderer(self.scene.model, VIEW_CAMERA, size, samples=4)
+            self._viewer_size = size
+        return self._viewer.render(self.scene.data)
+
+    def reset(self, seed: int, instruction: str | None = None) -> dict:
+        """New episode: object placement drawn from ``seed``, arms at the start pose."""
+        self._instruction = instruction or INSTRUCTIONS[self.name][0][0]
+        self.objects = self._sample_objects(int(seed))
+        self.scene.reset(self.objects)
+        self._setpoint = self.scene.joints()
+        self._expert = None
+        self._steps = 0
+        return self._observation()
+
+    def step(self, action: np.ndarray, render: bool = True) -> StepResult:
+        """Command 14 joint positions for one 20 ms control period (clipped to the joint ranges; non-finite: hold)."""
+        a = np.asarray(action, dtype=np.float64).reshape(-1)
+        if a.shape != (14,):
+            raise VLAError(f"ALOHA expects 14 joint-position actions, got shape {a.shape}")
+        # Non-finite: keep the last setpoint (what a joint trajectory controller holds); clipping would
+        # turn inf into a joint limit.
+        a = np.clip(a, ACTION_LOW, ACTION_HIGH) if np.isfinite(a).all() else self._setpoint
+        self._setpoint = a.astype(np.float32)
+        ctrl = self.scene.data.ctrl
+        for i in range(len(ARMS)):
+            arm_a = a[7 * i:7 * i + 7]
+            finger = opening_to_finger(arm_a[6])
+            ctrl[8 * i:8 * i + 8] = [*arm_a[:6], finger, -finger]
+        self.scene.step()
+        self._steps += 1
+        success = succeeded(self.name, self.scene.contacts())
+        done = success or self._steps >= self.max_steps
+        return StepResult(self._observation(render), success, bool(done))
+
+    def expert_action(self) -> np.ndarray:
+        """The scripted expert's joint command for this step (planned at the first call after a reset)."""
+        if self._expert is None:
+            self._expert = self._plan_expert()
+        return self._expert[min(self._steps, len(self._expert) - 1)].copy()
+
+    def hold_action(self, last_action: np.ndarray | None) -> np.ndarray:
+        """Keep the last setpoint (a position-controlled arm holds by repeating it); at the start, the rest pose."""
+        return (self._setpoint if last_action is None else np.asarray(last_action, np.float32)).copy()
+
+    def close(self) -> None:
+        """Release the renderers."""
+        for r in [*self._renderers.values(), self._viewer]:
+            if r is not None:
+                r.close()
+        self._renderers, self._viewer = {}, None
+
+
+class AlohaSuite(Suite):
+    """Bimanual ALOHA: transfer-cube and insertion."""
+
+    name = "aloha"
+    task_names = list(ALOHA_TASKS)
+    cameras = list(CAMERAS)
+
+    def make_task(self, name: str, **kwargs) -> AlohaTask:
+        """Build one task (``image_size``, ``max_steps``, ``camera``: names, comma-separated or a list)."""
+        return AlohaTask(name, **kwargs)
+
+    def instructions(self, task: str, split: str = "train") -> list[str]:
+        """Training or held-out phrasings of ``task``."""
+        if task not in INSTRUCTIONS:
+            raise VLAError(f"unknown ALOHA task '{task}'")
+        return list(INSTRUCTIONS[task][0 if split == "train" else 1])
+
+
+def _probe() -> None:
+    """``python -m vla_sim.aloha_suite TASK [SEEDS]``: replay the scripted expert on seeds 0.. and report success."""
+    import sys
+
+    name, seeds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    task = AlohaTask(name, render=False)
+    wins = []
+    for seed in range(seeds):
+        task.reset(seed)
+        result = None
+        for _ in range(task.max_steps):
+            result = task.step(task.expert_action(), render=False)
+            if result.done:
+                break
+        wins.append(bool(result and result.success))
+        print(f"seed {seed}: {'success' if wins[-1] else 'failure'} after {task._steps} steps", flush=True)
+    print(f"{name}: the expert succeeded on {sum(wins)} of {seeds} seeds")
+
+
+if __name__ == "__main__":
+    _probe()
