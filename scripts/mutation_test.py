@@ -235,6 +235,8 @@ def test_module(name: str, timeout: float, limit: int = 0) -> dict:
                 diff = [d for d in difflib.unified_diff(baseline.splitlines(), mutant.splitlines(), lineterm="", n=0)
                         if d.startswith(("+", "-")) and not d.startswith(("+++", "---"))]
                 survivors.append({"line": site.line, "kind": site.kind, "diff": diff})
+                # printed as found, so that an interrupted run still tells what to look at
+                print(f"\n  survivor: line {site.line} ({site.kind}): " + " | ".join(diff)[:300], file=sys.stderr, flush=True)
             else:
                 killed += 1
             print(f"\r{name}: {i + 1}/{len(found)} mutants, {len(survivors)} survived", end="", file=sys.stderr, flush=True)
