@@ -95,15 +95,24 @@ class Robot:
         with self._lock:
             self.sim += seconds
 
-    def reposition(self, names, position):
-        """Move the robot on purpose, as a simulator reset does: announce it, then publish the new pose."""
+    def reposition(self, names, position, late=False):
+        """Move the robot on purpose, as a simulator reset does: announce it, then publish the new pose.
+
+        ``late``: the announcement, stamped with the time of the move, arrives 50 ms after the new pose
+        (it travels on its own topic, so a loaded monitor may see the jump first).
+        """
         self.set(publishing=False)
         time.sleep(0.02)  # the last old pose is out
         with self._lock:
             self.names, self.position = list(names), list(position)
-        self.pub_start.publish(Header(frame_id="reposition"))
-        time.sleep(0.02)
+            start = Header(frame_id="reposition", stamp=self.stamp(self.sim) if late else Time())
+        if not late:
+            self.pub_start.publish(start)
+            time.sleep(0.02)
         self.set(publishing=True)
+        if late:
+            time.sleep(0.05)
+            self.pub_start.publish(start)
 
     def command(self, x, y=0.0, z=0.0, age=0.0):
         msg = TwistStamped()
@@ -208,8 +217,10 @@ def test_fault_injection_never_forwards_an_unsafe_command(monitor, probe):
     assert all(lin.x <= 0.0 for _, lin in outs)  # never further out, whatever else happens
     assert any(lin.x == 0.0 and lin.y == pytest.approx(0.3) for _, lin in outs)
     interventions.update(["workspace bound: hand_x"])
-    robot.reposition(HAND, [0.0, 0.6, 0.2])
-    time.sleep(0.1)
+    robot.reposition(HAND, [0.0, 0.6, 0.2], late=True)  # 0.525 m in one state period, explained 50 ms later
+    time.sleep(0.5)                                      # > episode_start_grace: it would have latched by now
+    status = probe.received["/safety/status"][-1][1]
+    assert status.estop_count == 0 and status.state != SafetyStatus.ESTOP, status
 
     # 5. Duplicated names and the state freezing: hold within the state timeout.
     robot.set(names=["hand_x", "hand_x", "hand_z"])

@@ -12,7 +12,8 @@ def limits(**kw):
     base = dict(command_names=["vx", "vy", "vz", "gripper"], command_lower=[-1, -1, -1, -1], command_upper=[1, 1, 1, 1],
                 max_rate=[20, 20, 20, 0], hold_command=[0, 0, 0, 0], watchdog_timeout=0.2, max_command_age=0.1,
                 state_timeout=0.5, ramp_in_time=0.0, workspace_state=HAND, workspace_command=["vx", "vy", "vz"],
-                workspace_lower=[-0.5, 0.4, 0.05], workspace_upper=[0.5, 0.9, 0.3], estop_margin=0.05, max_state_speed=2.0)
+                workspace_lower=[-0.5, 0.4, 0.05], workspace_upper=[0.5, 0.9, 0.3], estop_margin=0.05, max_state_speed=2.0,
+                episode_start_grace=0.0)  # speed violations latch at once unless a test asks for a grace
     return SafetyLimits(**(base | kw))
 
 
@@ -168,6 +169,64 @@ def test_rebaseline_and_reset_take_a_repositioned_robot_as_the_new_state():
     m.reset(now=0.03)
     m.observe_state(HAND, [0.0, 0.6, 0.1], 0.04)
     assert m.state == OK
+
+
+def test_a_jump_announced_late_holds_but_does_not_latch():
+    # The announcement travels on its own topic: the state showing the jump may be processed first.
+    m = ready(t=0.0, episode_start_grace=0.25)
+    m.observe_state(HAND, [0.3, 0.6, 0.1], 0.0125, stamp=0.0125)     # 24 m/s: the teleported arm
+    assert m.state == LIMITED and m.reasons == ["holding: state jump, waiting for the episode start that explains it"]
+    assert m.filter([0.5, 0, 0, 0], 0.02, 0.02)[0] == 0.0             # held meanwhile
+    m.rebaseline(stamp=0.0)                                           # the reset happened between the two states
+    assert m.state == OK and m.counters["estops"] == 0
+    np.testing.assert_allclose(m.filter([0.05, 0, 0, 0], 0.03, 0.03), [0.05, 0, 0, 0])
+    m.observe_state(HAND, [0.3005, 0.6, 0.1], 0.025, stamp=0.025)    # the new pose is the baseline now
+    m.tick(1.0)
+    assert m.counters["estops"] == 0
+
+
+def test_an_unexplained_jump_latches_after_the_grace_period():
+    m = ready(t=0.0, episode_start_grace=0.25)
+    m.observe_state(HAND, [0.3, 0.6, 0.1], 0.0125, stamp=0.0125)
+    m.rebaseline(stamp=0.0125)                       # a move announced at the jump's own time: not between the states
+    assert m.state == LIMITED
+    m.tick(0.0125 + 0.25)                            # exactly the grace: still waiting
+    assert m.state == LIMITED and m.filter([0.5, 0, 0, 0], 0.2625, 0.2625)[0] == 0.0
+    m.tick(0.0125 + 0.25 + 2 ** -7)
+    assert m.state == ESTOP and m.reasons[0] == "e-stop: velocity limit exceeded: 24.00 > 2.00"
+    assert m.counters["estops"] == 1
+    m.rebaseline()                                   # too late: an announcement never releases a latched e-stop
+    assert m.state == ESTOP
+    by_command = ready(t=0.0, episode_start_grace=0.25)   # without a tick, the next command settles it
+    by_command.observe_state(HAND, [0.3, 0.6, 0.1], 0.0125, stamp=0.0125)
+    assert by_command.filter([0.5, 0, 0, 0], 0.5, 0.5)[0] == 0.0 and by_command.state == ESTOP
+    by_state = ready(t=0.0, episode_start_grace=0.25)     # ... or the next state
+    by_state.observe_state(HAND, [0.3, 0.6, 0.1], 0.0125, stamp=0.0125)
+    by_state.observe_state(HAND, [0.3, 0.6, 0.1], 0.5, stamp=0.5)
+    assert by_state.state == ESTOP
+    no_grace = ready(t=0.0, episode_start_grace=0.0)
+    no_grace.observe_state(HAND, [0.3, 0.6, 0.1], 0.0125, stamp=0.0125)
+    assert no_grace.state == ESTOP
+
+
+def test_states_measured_before_an_announced_move_are_the_old_pose():
+    m = ready(t=0.25, episode_start_grace=0.25)
+    m.rebaseline(stamp=0.5)                                       # heard first: the move at t = 0.5 (clock lags)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 0.51, stamp=0.5)      # the old pose, still in flight: no baseline
+    m.observe_state(HAND, [0.3, 0.6, 0.1], 0.52, stamp=0.5125)   # the new pose: the baseline
+    m.observe_state(HAND, [0.301, 0.6, 0.1], 0.53, stamp=0.525)  # 0.08 m/s
+    m.tick(1.0)
+    assert m.state == OK and m.counters["estops"] == 0
+    m.observe_state(HAND, [0.4, 0.6, 0.1], 1.0, stamp=0.5375)    # a real jump after the move is caught
+    m.tick(1.5)
+    assert m.state == ESTOP
+    ahead = ready(t=0.0, episode_start_grace=0.0)
+    ahead.rebaseline(stamp=100.0)                 # far ahead of the monitor's clock (0): taken as 0 + state_timeout
+    ahead.observe_state(HAND, [0.0, 0.6, 0.1], 0.5, stamp=0.5)        # up to then: the old pose
+    ahead.observe_state(HAND, [0.0, 0.6, 0.1], 0.625, stamp=0.625)
+    assert ahead.state == OK
+    ahead.observe_state(HAND, [0.3, 0.6, 0.1], 0.6375, stamp=0.6375)
+    assert ahead.state == ESTOP                  # the speed check was not switched off until t = 100
 
 
 def test_missing_reordered_and_partial_joint_states():

@@ -17,6 +17,11 @@ Meta-World, joint positions for an arm). Every command passes through :meth:`Saf
 The e-stop latches on ``/emergency_stop``, on a state beyond the workspace plus
 ``estop_margin``, on a state speed above ``max_state_speed``, on non-finite state, or when
 heartbeats stop (before the first heartbeat the robot holds); only :meth:`reset` releases it.
+A robot moved on purpose (a simulator's scene reset) is announced with :meth:`rebaseline`, stamped
+with the time of the move: states measured up to that stamp are the old pose, the first one after
+it is the new baseline. The announcement travels on its own topic, so it can arrive after the state
+that shows the jump: a speed violation therefore holds the robot at once and latches the e-stop
+only if no announcement explaining it arrives within ``episode_start_grace``.
 Stale commands (``watchdog_timeout``) make the robot hold. A clock that jumps backwards (a
 simulation reset) drops every time-dependent belief: hold until fresh data.
 Each intervention is counted every time and reported to ``on_event`` once per occurrence: again
@@ -62,6 +67,9 @@ class SafetyLimits:
     estop_margin: float = doc("distance beyond the workspace box that latches the e-stop", default=0.05)
     max_state_speed: float = doc("speed of the workspace axes (units/s) that latches the e-stop; 0 = unchecked", default=0.0)
     heartbeat_timeout: float = doc("seconds without a heartbeat that latch the e-stop; 0 = no dead-man switch", default=0.0)
+    episode_start_grace: float = doc("seconds a speed violation holds the robot while waiting for the episode-start "
+                                     "announcement that explains it, before the e-stop latches; 0 = latch at once",
+                                     default=0.25)
     status_rate: float = doc("SafetyStatus publication rate (Hz)", default=10.0)
 
     def __post_init__(self):
@@ -84,8 +92,10 @@ class SafetyLimits:
                 raise ValueError(f"workspace_command '{c}' is not a command dimension {self.command_names}")
         if self.watchdog_timeout <= 0:
             raise ValueError("watchdog_timeout must be positive")
-        if min(self.max_command_age, self.state_timeout, self.ramp_in_time, self.heartbeat_timeout) < 0:
-            raise ValueError("max_command_age, state_timeout, ramp_in_time and heartbeat_timeout must be >= 0")
+        if min(self.max_command_age, self.state_timeout, self.ramp_in_time, self.heartbeat_timeout,
+               self.episode_start_grace) < 0:
+            raise ValueError("max_command_age, state_timeout, ramp_in_time, heartbeat_timeout and "
+                             "episode_start_grace must be >= 0")
         if self.workspace_state and self.state_timeout == 0:
             raise ValueError("state_timeout must be positive when workspace_state names monitored state")
 
@@ -134,6 +144,8 @@ class SafetyMonitor:
         self._heard_state = False  # any well-formed joint_states yet: before it, holding is start-up, not an intervention
         self._state_pos: np.ndarray | None = None                   # last complete workspace position
         self._state_time: float | None = None
+        self._episode_stamp: float | None = None   # stamp of the latest announced move of the robot
+        self._jump: tuple[str, float, float, float] | None = None  # (reason, arrival, from, to stamp) awaiting an announcement
         self._release_time: float | None = None
         self._now = now
 
@@ -177,9 +189,30 @@ class SafetyMonitor:
         self.rebaseline()
         return True
 
-    def rebaseline(self) -> None:
-        """The robot was moved on purpose (a simulator reset, a repositioning): its next state is no jump."""
+    def rebaseline(self, stamp: float | None = None) -> None:
+        """The robot was moved on purpose (a simulator reset, a repositioning) at ``stamp``: no jump.
+
+        States measured up to ``stamp`` show the old pose and are no baseline; the first one after it
+        is. A speed violation still waiting for its explanation is explained when it spans ``stamp``
+        (any pending one when ``stamp`` is None).
+        """
+        if self._jump is not None and (stamp is None or self._jump[2] <= stamp < self._jump[3]):
+            self._jump = None
+            self._clear("holding: state jump")
+        if stamp is not None:
+            # A stamp far ahead of the clock would switch the speed check off until then: trust it no further
+            # ahead than a state may be old (this monitor's clock may lag the announcer's by delivery time).
+            ahead = self._now + self.limits.state_timeout if self._now is not None else stamp
+            self._episode_stamp = min(stamp, ahead)
         self._state_pos = self._state_time = None
+
+    def _settle_jump(self, now: float) -> None:
+        """Latch the e-stop for a speed violation that no announcement explained within the grace period."""
+        if self._jump is not None and now - self._jump[1] > self.limits.episode_start_grace:
+            reason = self._jump[0]
+            self._jump = None
+            self._clear("holding: state jump")
+            self.trigger_estop(reason)
 
     def _clock(self, now: float) -> bool:
         """Track ``now``; a clock that runs backwards drops time-dependent beliefs. Returns False then."""
@@ -227,17 +260,27 @@ class SafetyMonitor:
         if outside.any():
             self.trigger_estop(f"joint limit exceeded: {lim.workspace_state[int(np.argmax(outside))]}")
         measured = now if stamp is None or stamp <= 0 else stamp
+        if self._episode_stamp is not None and measured <= self._episode_stamp:
+            return  # measured before the announced move: the old pose, no baseline for the new one
         if lim.max_state_speed > 0 and self._state_pos is not None and measured > self._state_time:
             speed = float(np.linalg.norm(pos - self._state_pos) / (measured - self._state_time))
             if speed > lim.max_state_speed:
-                self.trigger_estop(f"velocity limit exceeded: {speed:.2f} > {lim.max_state_speed:.2f}")
+                reason = f"velocity limit exceeded: {speed:.2f} > {lim.max_state_speed:.2f}"
+                if lim.episode_start_grace == 0:
+                    self.trigger_estop(reason)
+                elif self._jump is None and not self.estopped:
+                    self._jump = (reason, now, self._state_time, measured)
+                    self._event("holding: state jump, waiting for the episode start that explains it")
         self._state_pos, self._state_time = pos, measured
+        self._settle_jump(now)
 
     def state_problem(self, now: float) -> str | None:
         """Why the robot's state cannot be trusted now (None: every monitored name is fresh)."""
         lim = self.limits
         if not lim.state_names:
             return None
+        if self._jump is not None:
+            return "state jump, waiting for the episode start that explains it"
         missing = [n for n in lim.state_names if n not in self._state]
         if missing:
             return f"no joint_states for {missing}"
@@ -267,6 +310,7 @@ class SafetyMonitor:
                 return self._reject("command out of order (stamped before the previous one)", now)
             self._last_stamp = stamp
         self._last_command_time = now
+        self._settle_jump(now)
         if self.estopped:
             return self._emit(self._hold, now)
         problem = self.state_problem(now) or self._heartbeat_problem()
@@ -329,6 +373,7 @@ class SafetyMonitor:
         """Periodic check: the hold command when the robot must hold (stale commands or state, no heartbeat, e-stop)."""
         lim = self.limits
         self._clock(now)
+        self._settle_jump(now)
         if lim.heartbeat_timeout > 0 and not self.estopped and self._last_heartbeat is not None:
             if now - self._last_heartbeat > lim.heartbeat_timeout:
                 self.trigger_estop("heartbeat missing")

@@ -2,8 +2,9 @@
 
 Subscribes  /safety/in/cmd_twist (geometry_msgs/TwistStamped), /safety/in/gripper_cmd (std_msgs/Float64),
             /joint_states, /emergency_stop (std_msgs/Empty), /safety/heartbeat (std_msgs/Empty),
-            /episode/start (std_msgs/Header: the simulator moved the robot on purpose; the next state
-            is a new baseline for the speed check - never a release of the e-stop)
+            /episode/start (std_msgs/Header: the simulator moved the robot on purpose at header.stamp;
+            the first state measured after it is a new baseline for the speed check - never a release
+            of the e-stop; it may arrive after that state, see episode_start_grace)
 Publishes   /safety/out/cmd_twist, /safety/out/gripper_cmd (remapped to the robot's command topics),
             /safety/status (vla_msgs/SafetyStatus)
 Services    ~/reset (std_srvs/Trigger): releases the e-stop latch
@@ -89,7 +90,8 @@ class SafetyMonitorNode(Node):
         self._publish(out, self.monitor.output_time)
 
     def _on_episode_start(self, msg: Header) -> None:
-        self.monitor.rebaseline()
+        stamp = msg.stamp.sec + msg.stamp.nanosec * 1e-9
+        self.monitor.rebaseline(stamp if stamp > 0 else None)
         self.get_logger().info(f"episode start ({msg.frame_id or 'robot repositioned'}): state re-baselined")
 
     def _on_gripper(self, msg: Float64) -> None:
