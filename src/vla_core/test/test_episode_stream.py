@@ -232,3 +232,77 @@ def test_writer_resizes_and_keeps_memory_bounded(tmp_path):
     assert len(ep) == 300 and ep.cameras["a"] == (96, 128, 3)
     with h5py.File(tmp_path / "e.h5") as f:
         assert f["images/a"].chunks == (1, 96, 128, 3)
+
+
+def test_compression_names_and_fps_are_checked(tmp_path):
+    from vla_core.data.episode import parse_compression
+
+    assert parse_compression("jpeg:75") == ("jpeg", 75) and parse_compression("lzf") == ("lzf", 90)
+    for bad in ("lzf:50", "gzip:4", "jpeg:abc", "jpeg:0", "jpeg:101", "png"):  # a quality only for jpeg, in 1-100
+        with pytest.raises(EpisodeError, match="unknown image compression"):
+            parse_compression(bad)
+    for fps in (0, -30.0, None):
+        with pytest.raises(EpisodeError, match="positive control rate"):
+            EpisodeWriter(tmp_path / "e.h5", fps=fps)
+
+
+def test_frames_of_the_wrong_type_or_rank_are_refused_and_blocks_are_counted(tmp_path):
+    w = EpisodeWriter(tmp_path / "e.h5", fps=10, instruction="x")
+    for img in (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4, 4), np.uint8), np.zeros((4, 4), np.uint8)):
+        with pytest.raises(EpisodeError, match="must be uint8 \\(H, W, 3\\)"):
+            w.add_frame({"main": img}, [0], [0])
+    frames = np.stack([_frame(t, 4, 4) for t in range(5)])
+    with pytest.raises(EpisodeError, match="must be 2-D"):
+        w.add_frames({"main": frames}, np.zeros(5), np.zeros((5, 1)))   # 1-D proprio
+    with pytest.raises(EpisodeError, match="must be 2-D"):
+        w.add_frames({"main": frames}, np.zeros((5, 1)), np.zeros(5))   # 1-D actions
+    w.add_frames({"main": frames}, np.zeros((5, 1)), np.arange(5.0)[:, None])
+    w.add_frame({"main": _frame(5, 4, 4)}, [0], [5])
+    assert len(w) == 6
+    assert len(read_episode(w.finish())) == 6
+
+
+def test_a_file_cut_off_mid_episode_says_unfinished_and_unsuccessful(tmp_path):
+    w = EpisodeWriter(tmp_path / "a.h5", fps=30, instruction="x")
+    w.add_frame({"a": _frame(0)}, [0], [0])
+    w._file.flush()
+    w._file.close()  # as if the process died before finish()
+    partial = EpisodeFile(tmp_path / ".a.h5.partial")
+    assert (partial.finished, partial.success, partial.dropped_frames, len(partial)) == (False, False, 0, 1)
+
+
+def test_finish_without_waiting_on_an_unthreaded_writer_and_discard_closes_the_file(tmp_path):
+    fds = len(os.listdir("/proc/self/fd"))
+    w = EpisodeWriter(tmp_path / "a.h5", fps=30, instruction="x")
+    w.add_frame({"a": _frame(0)}, [0], [0])
+    assert len(os.listdir("/proc/self/fd")) > fds          # the partial file is open
+    w.discard()
+    assert len(os.listdir("/proc/self/fd")) == fds and not list(tmp_path.iterdir())
+    w = EpisodeWriter(tmp_path / "b.h5", fps=30, instruction="x")
+    w.add_frame({"a": _frame(0)}, [0], [0])
+    path = w.finish(wait=False)                              # nothing queued: written at once
+    assert path.exists() and w.done.is_set() and len(read_episode(path)) == 1
+
+
+def test_stored_jpeg_bytes_are_the_encoded_sizes(tmp_path):
+    from vla_core.image_codec import encode_compressed
+
+    frames = [_frame(t) for t in range(4)]
+    w = EpisodeWriter(tmp_path / "e.h5", fps=30, instruction="x", compression="jpeg:80")
+    for t, img in enumerate(frames):
+        w.add_frame({"a": img}, [t], [t])
+    f = EpisodeFile(w.finish())
+    assert f.stored_bytes["a"] == sum(len(encode_compressed(img, "JPEG", 80)) for img in frames)
+
+
+def test_files_missing_a_part_or_older_attributes(tmp_path):
+    path = write_episode(tmp_path / "e.h5", make_episode(0, length=3, image_size=4, camera="main"), compression="lzf")
+    with h5py.File(path, "a") as f:  # format 1: no compression or finished attributes
+        del f.attrs["compression"]
+        del f.attrs["finished"]
+    old = EpisodeFile(path)
+    assert old.compression == "lzf" and old.finished is True
+    with h5py.File(path, "a") as f:
+        del f["images"]
+    with pytest.raises(EpisodeError, match="not an episode file"):
+        EpisodeFile(path)
