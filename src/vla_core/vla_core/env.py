@@ -43,12 +43,18 @@ class StepResult:
     done: bool
 
 
+EE_VELOCITY, JOINT_POSITION = "ee_velocity", "joint_position"
+
+
 class Task(ABC):
     """One scene of a suite (see the module docstring for the contract)."""
 
     name: str
     spec: PolicySpec
     max_steps: int
+    #: how a robot takes this task's actions: ``ee_velocity`` (an end-effector twist, the last action a
+    #: gripper command) or ``joint_position`` (one absolute position per action name, as a joint trajectory)
+    command_interface: str = EE_VELOCITY
 
     @abstractmethod
     def reset(self, seed: int, instruction: str | None = None) -> dict:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vla_core.env import StepResult, Suite, Task
+from vla_core.env import JOINT_POSITION, StepResult, Suite, Task
 from vla_core.errors import VLAError
 from vla_core.spec import PolicySpec
 from vla_sim.rendering import SceneRenderer, ensure_offscreen_gl
@@ -293,6 +293,8 @@ def succeeded(task: str, contacts: set[tuple[str, str]]) -> bool:
 
 class AlohaTask(Task):
     """One ALOHA task: joint-position control at 50 Hz, three cameras, seeded object placement, scripted expert."""
+
+    command_interface = JOINT_POSITION
 
     def __init__(self, name: str, image_size: int = 64, max_steps: int = 400, camera: str | list[str] = CAMERAS,
                  render: bool = True):

@@ -1,6 +1,7 @@
-"""sim_robot: a vla_core Task (Meta-World) run as a ROS robot.
+"""sim_robot: a vla_core Task (Meta-World, ALOHA) run as a ROS robot.
 
-Publishes   /joint_states (sensor_msgs/JointState: the task's proprioception names and values),
+Publishes   /joint_states (sensor_msgs/JointState: the task's proprioception names and values; for
+            joint-position robots also velocities, the change of position over the last control period),
             /<camera>/image_raw (sensor_msgs/Image, rgb8) + /<camera>/camera_info at camera_rate, one
             pair per camera of the task (named by the task's spec, e.g. /corner2/image_raw),
             /instruction (std_msgs/String, latched), /episode/success and /episode/done (std_msgs/Bool),
@@ -11,13 +12,19 @@ Publishes   /joint_states (sensor_msgs/JointState: the task's proprioception nam
             /clock (rosgraph_msgs/Clock) when publish_clock is true,
             /viewer/image_raw (sensor_msgs/Image): the scene from the task's viewer camera at viewer_size
             pixels and viewer_rate Hz, for people (demo videos, rqt); never a policy input
-Subscribes  /robot/cmd_twist (geometry_msgs/TwistStamped: end-effector velocity command, x / y / z)
+Subscribes  end-effector robots (Meta-World):
+            /robot/cmd_twist (geometry_msgs/TwistStamped: end-effector velocity command, x / y / z)
             /robot/gripper_cmd (std_msgs/Float64: -1 open .. 1 close)
+            joint-position robots (ALOHA), as ros2_control's JointTrajectoryController:
+            /joint_trajectory_controller/joint_trajectory (trajectory_msgs/JointTrajectory: every joint
+            of the robot, any order; points interpolated from their arrival on simulation time; an empty
+            trajectory holds; a malformed one is refused with one logged reason and the robot holds)
 Services    ~/reset (vla_msgs/ResetEpisode): new episode with a task / instruction and seed
 
 The simulation steps on a wall-clock timer at fps x real_time_factor; /clock carries simulation
 time, so nodes with use_sim_time stay in step even when rendering makes the sim slower than real time.
-A command older than command_timeout is treated as zero velocity (the gripper keeps its last value).
+A twist older than command_timeout is treated as zero velocity (the gripper keeps its last value);
+a joint trajectory holds its last point (vla_core.trajectory.TrajectoryFollower).
 """
 
 from __future__ import annotations
@@ -33,11 +40,13 @@ from rclpy.qos import DurabilityPolicy, QoSProfile
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64, Float64MultiArray, Header, String
+from trajectory_msgs.msg import JointTrajectory
 
-from vla_core.env import make_suite
+from vla_core.env import JOINT_POSITION, make_suite
 from vla_core.errors import VLAError
 from vla_core.image_codec import numpy_to_image_fields
 from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
+from vla_core.trajectory import TrajectoryFollower
 from vla_msgs.srv import ResetEpisode
 from vla_ros.runner import run_node
 
@@ -95,14 +104,20 @@ class SimRobotNode(Node):
         self.pub_start = self.create_publisher(Header, "/episode/start", 10)
         self.pub_viewer = self.create_publisher(Image, "/viewer/image_raw", 2) if self.cfg.viewer_rate > 0 else None
         self.pub_clock = self.create_publisher(Clock, "/clock", 10) if self.cfg.publish_clock else None
-        self.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_twist, 10)
-        self.create_subscription(Float64, "/robot/gripper_cmd", self._on_gripper, 10)
         self.create_service(ResetEpisode, "~/reset", self._on_reset)
         self.sim_time = 0.0
         self.steps_total = 0
+        self.follower: TrajectoryFollower | None = None
+        self._last_refusal = ""
         ok, message = self.reset_episode(self.cfg.instruction, self.cfg.task, self.cfg.seed)
         if not ok:
             raise ParameterError(f"sim_robot: parameters 'task' / 'instruction': {message}")
+        # The robot's command interface comes from its tasks (one per suite): only that one is offered.
+        if self.joint_robot:
+            self.create_subscription(JointTrajectory, "/joint_trajectory_controller/joint_trajectory", self._on_trajectory, 10)
+        else:
+            self.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_twist, 10)
+            self.create_subscription(Float64, "/robot/gripper_cmd", self._on_gripper, 10)
         self.create_timer(1.0 / (self.task.spec.fps * self.cfg.real_time_factor), self._step)
 
     # ------------------------------------------------------------------ episode
@@ -126,6 +141,11 @@ class SimRobotNode(Node):
         self.instruction = instruction or self.suite.instructions(name)[0]
         self.seed = seed if seed >= 0 else getattr(self, "seed", -1) + 1
         self.obs = self.task.reset(self.seed, self.instruction)
+        self.joint_robot = self.task.command_interface == JOINT_POSITION
+        self._last_position = np.asarray(self.obs["proprio"], float)
+        self._velocity = np.zeros_like(self._last_position)
+        if self.joint_robot:  # a new episode holds its start pose until a trajectory arrives
+            self.follower = TrajectoryFollower(self.task.spec.action_names, self.task.hold_action(None))
         self.success = self.done = False
         self.episode_steps = 0
         self._twist = np.zeros(3)
@@ -159,6 +179,13 @@ class SimRobotNode(Node):
     def _on_gripper(self, msg: Float64) -> None:
         self._gripper = float(msg.data)
 
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+        problem = self.follower.follow(list(msg.joint_names), times, [list(p.positions) for p in msg.points], self.sim_time)
+        if problem and problem != self._last_refusal:  # one log line per kind of fault, not one per message
+            self.get_logger().warning(f"joint trajectory refused, holding: {problem}")
+        self._last_refusal = problem or ""
+
     # ------------------------------------------------------------------ loop
     def _step(self) -> None:
         if self.done:
@@ -166,13 +193,17 @@ class SimRobotNode(Node):
             # nodes on use_sim_time keep ticking (and holding), a late-starting policy still sees the scene.
             self.sim_time += 1.0 / self.task.spec.fps
             self.steps_total += 1
+            self._velocity[:] = 0.0
             render = self.steps_total % self.render_every == 0
             if render:
                 self.obs = self.task.observe()
             self._publish(render_step=render)
             return
-        fresh = self.sim_time - self._twist_time <= self.cfg.command_timeout
-        action = np.concatenate([self._twist if fresh else np.zeros(3), [self._gripper]])
+        if self.joint_robot:
+            action = self.follower.setpoint(self.sim_time + 1.0 / self.task.spec.fps)  # where to be at the period's end
+        else:
+            fresh = self.sim_time - self._twist_time <= self.cfg.command_timeout
+            action = np.concatenate([self._twist if fresh else np.zeros(3), [self._gripper]])
         render = (self.episode_steps + 1) % self.render_every == 0 or self._render_next
         self._render_next = False
         result = self.task.step(action, render=render)
@@ -182,6 +213,9 @@ class SimRobotNode(Node):
         self.episode_steps += 1
         self.steps_total += 1
         self.sim_time += 1.0 / self.task.spec.fps
+        position = np.asarray(self.obs["proprio"], float)
+        self._velocity = (position - self._last_position) * self.task.spec.fps
+        self._last_position = position
         if self.done:
             self.get_logger().info(f"episode done after {self.episode_steps} steps: {'success' if self.success else 'failure'}")
         self._publish(render_step=render)
@@ -200,6 +234,8 @@ class SimRobotNode(Node):
         if self.pub_clock is not None:
             self.pub_clock.publish(Clock(clock=stamp))
         js = JointState(name=list(self.task.spec.proprio_names), position=[float(v) for v in self.obs["proprio"]])
+        if self.joint_robot:
+            js.velocity = [float(v) for v in self._velocity]
         js.header.stamp = stamp
         self.pub_joints.publish(js)
         state = getattr(self.task, "state_vector", None)
