@@ -204,6 +204,12 @@ def test_an_unexplained_jump_latches_after_the_grace_period():
     by_state.observe_state(HAND, [0.3, 0.6, 0.1], 0.0125, stamp=0.0125)
     by_state.observe_state(HAND, [0.3, 0.6, 0.1], 0.5, stamp=0.5)
     assert by_state.state == ESTOP
+    going_on = ready(t=0.0, episode_start_grace=0.25)     # violations that keep coming do not postpone the latch
+    going_on.observe_state(HAND, [0.3, 0.6, 0.1], 0.0125, stamp=0.0125)
+    going_on.observe_state(HAND, [0.0, 0.6, 0.1], 0.25, stamp=0.25)      # 1.26 m/s: fine
+    going_on.observe_state(HAND, [0.3, 0.6, 0.1], 0.2578125, stamp=0.2578125)  # another jump
+    going_on.tick(0.0125 + 0.25 + 2 ** -7)
+    assert going_on.state == ESTOP
     no_grace = ready(t=0.0, episode_start_grace=0.0)
     no_grace.observe_state(HAND, [0.3, 0.6, 0.1], 0.0125, stamp=0.0125)
     assert no_grace.state == ESTOP
