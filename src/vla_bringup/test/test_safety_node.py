@@ -27,7 +27,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 
 from vla_msgs.msg import SafetyStatus  # noqa: E402
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "safety_monitor.yaml"
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "sawyer" / "safety_monitor.yaml"
 HAND = ["hand_x", "hand_y", "hand_z"]
 OUT = "/safety/out/cmd_twist"
 RATE = 160.0  # max_rate of vx / vy / vz in safety_monitor.yaml (per second)
@@ -227,7 +227,7 @@ def test_fault_injection_never_forwards_an_unsafe_command(monitor, probe):
     time.sleep(0.45)
     outs = stream(robot, probe, 0.3, 0.4)
     assert outs and all(is_hold(lin) for _, lin in outs)
-    interventions.update(["rejected: malformed joint_states (names and positions differ in number, or a name repeats)",
+    interventions.update(["rejected: malformed joint_states (names, positions and velocities differ in number, or a name repeats)",
                           stale_state])
     robot.set(names=list(HAND))
     stream(robot, probe, 1.2, 0.4)  # normal operation for longer than the report quiet period (1 s)

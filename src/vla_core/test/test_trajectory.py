@@ -48,6 +48,17 @@ def test_the_follower_interpolates_from_where_it_was_in_any_joint_order():
     np.testing.assert_allclose(f.setpoint(13.5), [5.5, 5.5])
 
 
+def test_the_followers_velocity_is_the_slope_of_the_segment_under_way():
+    f = TrajectoryFollower(J, [0.0, 0.0])
+    np.testing.assert_array_equal(f.velocity(0.0), [0, 0])
+    f.follow(["b", "a"], [1.0, 3.0], [[2.0, 1.0], [2.0, 5.0]], now=10.0)
+    np.testing.assert_allclose(f.velocity(10.0), [1, 2])             # from (0, 0) to (1, 2) in 1 s
+    np.testing.assert_allclose(f.velocity(10.99), [1, 2])
+    np.testing.assert_allclose(f.velocity(11.0), [2, 0])             # (1, 2) to (5, 2) in 2 s
+    np.testing.assert_array_equal(f.velocity(13.0), [0, 0])          # at the last point: holding
+    np.testing.assert_array_equal(f.velocity(9.0), [0, 0])
+
+
 def test_an_empty_or_malformed_trajectory_holds_where_the_follower_is():
     f = TrajectoryFollower(J, [0.0, 0.0])
     f.follow(J, [1.0], [[1.0, 2.0]], now=0.0)

@@ -79,6 +79,14 @@ class TrajectoryFollower:
         w = (t - self._times[k - 1]) / (self._times[k] - self._times[k - 1])
         return (1 - w) * self._points[k - 1] + w * self._points[k]
 
+    def velocity(self, now: float) -> np.ndarray:
+        """Commanded velocity at ``now``: the slope of the segment under way (zero before the start and after the end)."""
+        t = now - self._t0
+        if t < self._times[0] or t >= self._times[-1]:
+            return np.zeros(len(self.joints))
+        k = int(np.searchsorted(self._times, t, side="right"))
+        return (self._points[k] - self._points[k - 1]) / (self._times[k] - self._times[k - 1])
+
     @property
     def end_time(self) -> float:
         """When the current trajectory reaches its last point (``now`` units)."""

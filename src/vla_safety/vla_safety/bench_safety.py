@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of bench_safety."""
     parser = argparse.ArgumentParser(prog="bench_safety", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=100)
-    parser.add_argument("--params", default="", help="parameter file (default: vla_bringup/config/safety_monitor.yaml)")
+    parser.add_argument("--params", default="", help="parameter file (default: vla_bringup/config/sawyer/safety_monitor.yaml)")
     args = parser.parse_args(argv)
     import rclpy
     from geometry_msgs.msg import TwistStamped
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from vla_core.launch.graph import find_share
 
-    params = args.params or str(find_share("vla_bringup") / "config" / "safety_monitor.yaml")
+    params = args.params or str(find_share("vla_bringup") / "config" / "sawyer" / "safety_monitor.yaml")
     env = isolated_env(150)
     monitor = subprocess.Popen([sys.executable, "-m", "vla_safety.safety_monitor_node", "--ros-args", "--params-file", params],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -24,6 +24,22 @@ that shows the jump: a speed violation therefore holds the robot at once and lat
 only if no announcement explaining it arrives within ``episode_start_grace``.
 Stale commands (``watchdog_timeout``) make the robot hold. A clock that jumps backwards (a
 simulation reset) drops every time-dependent belief: hold until fresh data.
+
+Joint-position robots (``command_interface: joint_position``) send joint trajectories instead, through
+:meth:`SafetyMonitor.filter_trajectory`: the same rejections, latch, watchdogs and heartbeat, but
+the bounds are per-joint position, velocity and acceleration limits in ros2_control's
+``joint_limits`` format (:mod:`vla_safety.joint_limits`), every point of a trajectory is clamped to
+them, and holding means holding the
+measured position: the position measured when the hold began, kept until commands flow again (a
+trajectory with no points, "hold where you are", while no position is known). The joint box takes the
+place of the workspace box: a measured joint beyond its position limits plus ``estop_margin`` latches
+the e-stop, and ``max_state_speed`` bounds the joints' speed (norm over the joints, units/s).
+Clamping starts where the robot's controller is: the monitor follows what it forwarded with the
+same :class:`~vla_core.trajectory.TrajectoryFollower` the simulated controller runs, and limits each
+new trajectory's velocity and change of velocity from that setpoint (a position controller lags its
+setpoint, so starting from the measured position would clamp normal motion); with nothing forwarded
+yet, after a hold without a known position, a release or an announced move, it starts from the
+measured positions and velocities.
 Each intervention is counted every time and reported to ``on_event`` once per occurrence: again
 only after it has been absent for ``REPORT_QUIET_S`` (a 1 kHz flood of faults is one report).
 """
@@ -35,7 +51,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vla_core.env import EE_VELOCITY, JOINT_POSITION
 from vla_core.params import doc
+from vla_core.trajectory import TrajectoryFollower, check_trajectory
+from vla_safety.joint_limits import JointLimit, clamp_trajectory, limit_arrays
 
 OK, LIMITED, ESTOP = 0, 1, 2
 STATE_NAMES = {OK: "OK", LIMITED: "LIMITED", ESTOP: "ESTOP"}
@@ -46,10 +65,14 @@ REPORT_QUIET_S = 1.0  # an intervention is reported again only after this long w
 class SafetyLimits:
     """Limits of one robot. Lengths: every ``command_*`` list has one entry per command dimension.
 
-    Every field is a ROS parameter of the safety_monitor node (see vla_bringup/config/safety_monitor.yaml).
+    Every field is a ROS parameter of the safety_monitor node (see vla_bringup/config/<robot>/safety_monitor.yaml).
     """
 
-    command_names: list[str] = doc("name of each command dimension, e.g. [vx, vy, vz, gripper]", default_factory=list)
+    command_interface: str = doc("'ee_velocity': a vector command (end-effector twist + gripper) bounded by command_lower / "
+                                 "command_upper / max_rate; 'joint_position': joint trajectories for the joints in "
+                                 "command_names, bounded by their joint_limits", default=EE_VELOCITY)
+    command_names: list[str] = doc("name of each command dimension, e.g. [vx, vy, vz, gripper]; for joint_position robots "
+                                   "the joint names", default_factory=list)
     command_lower: list[float] = doc("lower bound of each command dimension (command units)", default_factory=list)
     command_upper: list[float] = doc("upper bound of each command dimension (command units)", default_factory=list)
     max_rate: list[float] = doc("largest change per second of each command dimension; 0 = unlimited", default_factory=list)
@@ -76,15 +99,28 @@ class SafetyLimits:
         n = len(self.command_names)
         if n == 0:
             raise ValueError("command_names must name at least one command dimension")
+        if self.command_interface not in (EE_VELOCITY, JOINT_POSITION):
+            raise ValueError(f"command_interface must be '{EE_VELOCITY}' or '{JOINT_POSITION}', got '{self.command_interface}'")
+        if len(set(self.command_names)) != n:
+            raise ValueError(f"command_names {self.command_names} repeat a name")
+        vector_only = ("command_lower", "command_upper", "max_rate", "hold_command", "workspace_state", "workspace_command",
+                       "workspace_lower", "workspace_upper")
+        if self.joint_robot:
+            given = [name for name in vector_only if getattr(self, name)]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to {EE_VELOCITY} robots; a {JOINT_POSITION} robot's bounds are "
+                                 f"its joint_limits and it holds its measured position")
+            if self.state_timeout == 0:
+                raise ValueError(f"state_timeout must be positive for a {JOINT_POSITION} robot (holding needs its measured position)")
         for name in ("command_lower", "command_upper", "max_rate", "hold_command"):
-            if len(getattr(self, name)) != n:
+            if not self.joint_robot and len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} values for {n} command dimensions")
         if any(lo > hi for lo, hi in zip(self.command_lower, self.command_upper)):
             raise ValueError("command_lower must not exceed command_upper")
         if any(not lo <= h <= hi for lo, h, hi in zip(self.command_lower, self.hold_command, self.command_upper)):
             raise ValueError("hold_command must lie within command_lower / command_upper")
         k = len(self.workspace_state)
-        for name in ("workspace_command", "workspace_lower", "workspace_upper"):
+        for name in ("workspace_lower", "workspace_upper") + (() if self.joint_robot else ("workspace_command",)):
             if len(getattr(self, name)) != k:
                 raise ValueError(f"{name} has {len(getattr(self, name))} values for {k} workspace axes")
         for c in self.workspace_command:
@@ -100,15 +136,36 @@ class SafetyLimits:
             raise ValueError("state_timeout must be positive when workspace_state names monitored state")
 
     @property
+    def joint_robot(self) -> bool:
+        """Whether commands are joint trajectories (else vectors)."""
+        return self.command_interface == JOINT_POSITION
+
+    @property
     def state_names(self) -> list[str]:
-        """The joint_states names the monitor needs, in order."""
-        return list(self.workspace_state)
+        """The joint_states names the monitor needs, in order: the workspace axes, or the commanded joints."""
+        return list(self.command_names) if self.joint_robot else list(self.workspace_state)
+
+
+@dataclass
+class JointCommand:
+    """A joint trajectory to send: ``positions`` (K, J), in ``command_names`` order, due ``times`` (K,) s after sending.
+
+    A hold is one point at the held position due at once; with no point (K = 0) it asks the robot's
+    controller to hold where it is (used while no measured position is known).
+    """
+
+    times: np.ndarray
+    positions: np.ndarray
+    hold: bool = False
 
 
 class SafetyMonitor:
     """Filters commands against :class:`SafetyLimits` and keeps the OK / LIMITED / ESTOP state."""
 
-    def __init__(self, limits: SafetyLimits, on_event: Callable[[str], None] | None = None):
+    def __init__(self, limits: SafetyLimits, on_event: Callable[[str], None] | None = None,
+                 joint_limits: dict[str, JointLimit] | None = None):
+        """``joint_limits`` (joint_position robots): every joint of ``limits.command_names`` needs an entry."""
+        self.joint_limits = joint_limits or {}
         self.on_event = on_event or (lambda reason: None)
         self.counters = dict(received=0, forwarded=0, clipped=0, rejected=0, watchdog_holds=0, estops=0)
         self.estopped = False
@@ -132,6 +189,11 @@ class SafetyMonitor:
         self._rate = np.asarray(limits.max_rate, float)
         self._hold = np.asarray(limits.hold_command, float)
         self._ws_cmd = [limits.command_names.index(c) for c in limits.workspace_command]
+        if limits.joint_robot:  # the joints' position box stands in for the workspace box
+            self._joint_limits = limit_arrays(self.joint_limits, limits.command_names)
+            self._box_lo, self._box_hi = self._joint_limits[0], self._joint_limits[1]
+        else:
+            self._box_lo, self._box_hi = np.asarray(limits.workspace_lower, float), np.asarray(limits.workspace_upper, float)
 
     def _forget_time(self, now: float | None) -> None:
         """Drop every belief that depends on time (start-up, a clock jump): hold until fresh data arrives."""
@@ -142,8 +204,11 @@ class SafetyMonitor:
         self._last_stamp: float | None = None
         self._state: dict[str, tuple[float, float]] = {}            # name -> (value, time of arrival)
         self._heard_state = False  # any well-formed joint_states yet: before it, holding is start-up, not an intervention
-        self._state_pos: np.ndarray | None = None                   # last complete workspace position
+        self._state_pos: np.ndarray | None = None                   # last complete workspace (or joint) position
+        self._state_vel: dict[str, float] = {}                      # measured joint velocities (joint robots)
         self._state_time: float | None = None
+        self._hold_pos: np.ndarray | None = None   # joint robots: the measured position held since the hold began
+        self._reference: TrajectoryFollower | None = None  # joint robots: the setpoint of what was forwarded
         self._episode_stamp: float | None = None   # stamp of the latest announced move of the robot
         self._jump: tuple[str, float, float, float] | None = None  # (reason, arrival, from, to stamp) awaiting an announcement
         self._release_time: float | None = None
@@ -205,6 +270,8 @@ class SafetyMonitor:
             ahead = self._now + self.limits.state_timeout if self._now is not None else stamp
             self._episode_stamp = min(stamp, ahead)
         self._state_pos = self._state_time = None
+        self._hold_pos = None   # the robot is elsewhere now: never pull it back to the old pose
+        self._reference = None
 
     def _settle_jump(self, now: float) -> None:
         """Latch the e-stop for a speed violation that no announcement explained within the grace period."""
@@ -229,36 +296,42 @@ class SafetyMonitor:
         self._clock(now)
         self._last_heartbeat = now
 
-    def observe_state(self, names: list[str], positions: list[float], now: float, stamp: float | None = None) -> None:
-        """Robot state from /joint_states (any subset and order of names): freshness, workspace, speed.
+    def observe_state(self, names: list[str], positions: list[float], now: float, stamp: float | None = None,
+                      velocities: list[float] | None = None) -> None:
+        """Robot state from /joint_states (any subset and order of names): freshness, position box, speed.
 
         ``now``: arrival time (freshness); ``stamp``: the measurement's own time, used for the speed, so
         that messages delivered late and bunched together do not hide a jump (arrival time if None).
+        ``velocities`` (optional, as in JointState): where a joint robot's trajectories start from.
         """
         self._clock(now)
         lim = self.limits
-        if not lim.state_names:
+        box = lim.state_names
+        if not box:
             return
-        if len(names) != len(positions) or len(set(names)) != len(names):
+        if len(names) != len(positions) or len(set(names)) != len(names) or (velocities and len(velocities) != len(names)):
             self.counters["rejected"] += 1
-            self._event("rejected: malformed joint_states (names and positions differ in number, or a name repeats)")
+            self._event("rejected: malformed joint_states (names, positions and velocities differ in number, or a "
+                        "name repeats)")
             return
         self._heard_state = True
         index = {n: i for i, n in enumerate(names)}
-        for n in lim.state_names:
+        for n in box:
             if n in index:
                 value = float(positions[index[n]])
                 if not np.isfinite(value):
                     self.trigger_estop(f"non-finite joint state: {n}")
                     return
                 self._state[n] = (value, now)
-        if not any(n in index for n in lim.workspace_state) or not all(n in self._state for n in lim.workspace_state):
-            return  # nothing new about the workspace, or part of it never seen yet
-        pos = np.array([self._state[n][0] for n in lim.workspace_state], float)  # newest value of each axis
-        lo, hi = np.asarray(lim.workspace_lower), np.asarray(lim.workspace_upper)
-        outside = (pos < lo - lim.estop_margin) | (pos > hi + lim.estop_margin)
+                if velocities:
+                    speed = float(velocities[index[n]])
+                    self._state_vel[n] = speed if np.isfinite(speed) else 0.0
+        if not any(n in index for n in box) or not all(n in self._state for n in box):
+            return  # nothing new about the box, or part of it never seen yet
+        pos = np.array([self._state[n][0] for n in box], float)  # newest value of each axis
+        outside = (pos < self._box_lo - lim.estop_margin) | (pos > self._box_hi + lim.estop_margin)
         if outside.any():
-            self.trigger_estop(f"joint limit exceeded: {lim.workspace_state[int(np.argmax(outside))]}")
+            self.trigger_estop(f"joint limit exceeded: {box[int(np.argmax(outside))]}")
         measured = now if stamp is None or stamp <= 0 else stamp
         if self._episode_stamp is not None and measured <= self._episode_stamp:
             return  # measured before the announced move: the old pose, no baseline for the new one
@@ -296,30 +369,15 @@ class SafetyMonitor:
         """The command to forward for ``command`` received at ``now`` and stamped ``stamp`` (the hold command if unsafe)."""
         self.counters["received"] += 1
         lim = self.limits
+        if lim.joint_robot:
+            raise TypeError("filter() takes vector commands; a joint_position robot's commands go through filter_trajectory()")
         if not self._clock(now):
             return self._emit(self._hold, now)
         cmd = np.ravel(np.asarray(command, float))
         if cmd.shape[0] != len(self._lo) or not np.isfinite(cmd).all():
             return self._reject("non-finite or wrongly sized command", now)
-        if lim.max_command_age > 0 and stamp is not None:
-            if now - stamp > lim.max_command_age:
-                return self._reject(f"command older than max_command_age {lim.max_command_age} s", now)
-            if stamp - now > lim.max_command_age:
-                return self._reject("command stamped in the future (clocks disagree)", now)
-            if self._last_stamp is not None and stamp < self._last_stamp:
-                return self._reject("command out of order (stamped before the previous one)", now)
-            self._last_stamp = stamp
-        self._last_command_time = now
-        self._settle_jump(now)
-        if self.estopped:
-            return self._emit(self._hold, now)
-        problem = self.state_problem(now) or self._heartbeat_problem()
-        if problem:
-            if self._heard_state or not lim.state_names:  # before the robot's first state: start-up, not counted
-                self.counters["watchdog_holds"] += 1
-            self._event(f"holding: {problem}")
-            return self._emit(self._hold, now)
-        self._clear("holding:", "rejected:", "clock jumped")
+        if not self._admit(now, stamp):
+            return self._hold_output(now)
         out = np.clip(cmd, self._lo, self._hi)
         clipped = not np.array_equal(out, cmd)
         self._event("clipped to command bounds", clipped)
@@ -354,10 +412,101 @@ class SafetyMonitor:
         self.counters["forwarded"] += 1
         return self._emit(out, now, stamped)
 
-    def _reject(self, why: str, now: float) -> np.ndarray:
+    def _admit(self, now: float, stamp: float | None) -> bool:
+        """The checks every command passes, after its own shape: stamp, e-stop, state, heartbeat. False: hold.
+
+        A command rejected for its stamp is counted and reported here; every command that gets this far
+        feeds the command watchdog.
+        """
+        lim = self.limits
+        if lim.max_command_age > 0 and stamp is not None:
+            why = None
+            if now - stamp > lim.max_command_age:
+                why = f"command older than max_command_age {lim.max_command_age} s"
+            elif stamp - now > lim.max_command_age:
+                why = "command stamped in the future (clocks disagree)"
+            elif self._last_stamp is not None and stamp < self._last_stamp:
+                why = "command out of order (stamped before the previous one)"
+            if why:
+                self.counters["rejected"] += 1
+                self._event(f"rejected: {why}")
+                return False
+            self._last_stamp = stamp
+        self._last_command_time = now
+        self._settle_jump(now)
+        if self.estopped:
+            return False
+        problem = self.state_problem(now) or self._heartbeat_problem()
+        if problem:
+            if self._heard_state or not lim.state_names:  # before the robot's first state: start-up, not counted
+                self.counters["watchdog_holds"] += 1
+            self._event(f"holding: {problem}")
+            return False
+        self._clear("holding:", "rejected:", "clock jumped")
+        return True
+
+    def _reject(self, why: str, now: float):
         self.counters["rejected"] += 1
         self._event(f"rejected: {why}")
-        return self._emit(self._hold, now)
+        return self._hold_output(now)
+
+    def _hold_output(self, now: float):
+        """What holding sends: the hold command, or for a joint robot the measured position held since the hold began."""
+        if not self.limits.joint_robot:
+            return self._emit(self._hold, now)
+        self._last_time, self._last_out_stamp = now, None
+        if self._hold_pos is None and self._state_pos is not None:
+            self._hold_pos = self._state_pos.copy()
+        joints = self.limits.command_names
+        if self._hold_pos is None:
+            self._reference = None   # the controller holds wherever it is: start from the measurement next time
+            return JointCommand(np.zeros(0), np.zeros((0, len(joints))), hold=True)
+        self._reference = TrajectoryFollower(joints, self._hold_pos)
+        return JointCommand(np.zeros(1), self._hold_pos[None].copy(), hold=True)
+
+    def filter_trajectory(self, names: list[str], times, positions, now: float, stamp: float | None = None) -> JointCommand:
+        """The trajectory to forward for a joint trajectory received at ``now`` (a hold if unsafe).
+
+        ``names``: its joints (any order, every joint of ``command_names``); ``times``: each point's
+        ``time_from_start`` (s); ``positions``: one row per point in ``names`` order. A trajectory with
+        no points asks to hold and is forwarded as a hold at the measured position.
+        """
+        self.counters["received"] += 1
+        lim = self.limits
+        if not lim.joint_robot:
+            raise TypeError("filter_trajectory() is for joint_position robots; vector commands go through filter()")
+        if not self._clock(now):
+            return self._hold_output(now)
+        problem = check_trajectory(list(names), list(times), [list(p) for p in positions], lim.command_names)
+        if problem:
+            return self._reject(f"malformed trajectory: {problem}", now)
+        if not self._admit(now, stamp):
+            return self._hold_output(now)
+        self.counters["forwarded"] += 1
+        if len(times) == 0:
+            self._clear("clamped to joint limits")
+            return self._hold_output(now)
+        order = [list(names).index(j) for j in lim.command_names]
+        points = np.asarray(positions, float)[:, order]
+        bounds = self._joint_limits.copy()
+        if self._release_time is not None and lim.ramp_in_time > 0:  # velocity limits ramp in after a release
+            scale = min(1.0, max(0.0, (now - self._release_time) / lim.ramp_in_time))
+            bounds[2] = np.where(np.isfinite(bounds[2]), bounds[2] * scale, bounds[2])
+        if self._reference is None:   # start from the measurement; later trajectories from the setpoint
+            self._reference = TrajectoryFollower(lim.command_names, self._state_pos)
+            start, velocity = self._state_pos, np.array([self._state_vel.get(n, 0.0) for n in lim.command_names])
+        else:
+            start, velocity = self._reference.setpoint(now), self._reference.velocity(now)
+        out, clamped = clamp_trajectory(times, points, start, velocity, bounds)
+        self._reference.follow(lim.command_names, list(times), out, now)
+        if clamped:
+            self.counters["clipped"] += 1
+            self._event("clamped to joint limits")
+        else:
+            self._clear("clamped to joint limits")
+        self._hold_pos = None
+        self._last_time, self._last_out_stamp = now, None
+        return JointCommand(np.asarray(times, float), out)
 
     @property
     def output_time(self) -> float | None:
@@ -369,7 +518,7 @@ class SafetyMonitor:
         self._last_out, self._last_time, self._last_out_stamp = np.array(out, float), now, stamp
         return out
 
-    def tick(self, now: float) -> np.ndarray | None:
+    def tick(self, now: float) -> np.ndarray | JointCommand | None:
         """Periodic check: the hold command when the robot must hold (stale commands or state, no heartbeat, e-stop)."""
         lim = self.limits
         self._clock(now)
@@ -378,9 +527,9 @@ class SafetyMonitor:
             if now - self._last_heartbeat > lim.heartbeat_timeout:
                 self.trigger_estop("heartbeat missing")
         if self.estopped:
-            return self._emit(self._hold, now)
+            return self._hold_output(now)
         if self._last_command_time is None:
-            return self._emit(self._hold, now)  # no command yet: the robot holds (not an intervention)
+            return self._hold_output(now)  # no command yet: the robot holds (not an intervention)
         problem = self.state_problem(now) or self._heartbeat_problem()
         stale = now - self._last_command_time > lim.watchdog_timeout
         if stale or problem:
@@ -388,7 +537,7 @@ class SafetyMonitor:
                 self._stale_counted = self._last_command_time
                 self.counters["watchdog_holds"] += int(stale or self._heard_state or not lim.state_names)
                 self._event("watchdog: commands stale" if stale else f"holding: {problem}")
-            return self._emit(self._hold, now)
+            return self._hold_output(now)
         return None
 
     def status(self) -> dict:

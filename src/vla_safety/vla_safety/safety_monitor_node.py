@@ -9,7 +9,17 @@ Publishes   /safety/out/cmd_twist, /safety/out/gripper_cmd (remapped to the robo
             /safety/status (vla_msgs/SafetyStatus)
 Services    ~/reset (std_srvs/Trigger): releases the e-stop latch
 
-The command vector is [twist.linear.x, .y, .z, gripper]; the gripper value is cached and forwarded
+Joint-position robots (command_interface: joint_position) instead
+Subscribe   /safety/in/joint_trajectory (trajectory_msgs/JointTrajectory)
+Publish     /safety/out/joint_trajectory (remapped to /joint_trajectory_controller/joint_trajectory)
+and read their limits from the parameters joint_limits.<joint>.{has_position_limits, min_position,
+max_position, has_velocity_limits, max_velocity, has_acceleration_limits, max_acceleration}: a
+ros2_control joint_limits file nested under this node's ros__parameters (see
+vla_bringup/config/aloha/safety_monitor.yaml). Trajectories leave stamped zero (start on arrival,
+as a JointTrajectoryController reads it); a hold is one point at the held measured position due at
+once, or a trajectory with no points (hold where you are) while no position has been measured.
+
+For end-effector robots the command vector is [twist.linear.x, .y, .z, gripper]; the gripper value is cached and forwarded
 with each twist, so one filtered command leaves per controller tick; the twist's header stamp is
 checked against max_command_age. Until the first command, and whenever the monitor holds, the
 watchdog timer sends the hold command at 50 Hz. All logic is in SafetyMonitor.
@@ -19,16 +29,25 @@ from __future__ import annotations
 
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Empty, Float64, Header
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from vla_core.errors import VLAError
 from vla_core.params import ParameterError, declare_parameters, from_parameters, parameter_specs
 from vla_msgs.msg import SafetyStatus
 from vla_ros.runner import run_node
-from vla_safety.monitor import SafetyLimits, SafetyMonitor
+from vla_safety.joint_limits import JointLimit, parse_joint_limits
+from vla_safety.monitor import JointCommand, SafetyLimits, SafetyMonitor
+
+# ros2_control's per-joint limit parameters (joint_limits.<joint>.<key>) that the monitor reads.
+LIMIT_KEYS = {"has_position_limits": False, "min_position": float("nan"), "max_position": float("nan"),
+              "has_velocity_limits": False, "max_velocity": float("nan"),
+              "has_acceleration_limits": False, "max_acceleration": float("nan")}
 
 
 class SafetyMonitorNode(Node):
@@ -39,14 +58,28 @@ class SafetyMonitorNode(Node):
         self._specs = parameter_specs(SafetyLimits)
         declare_parameters(self, self._specs, ParameterDescriptor)
         limits = from_parameters(SafetyLimits, self._values(), self.get_name())
-        self.monitor = SafetyMonitor(limits, on_event=lambda reason: self.get_logger().warning(f"intervention: {reason}"))
+        joint_limits = None
+        if limits.joint_robot:
+            for joint in limits.command_names:
+                for key, default in LIMIT_KEYS.items():
+                    self.declare_parameter(f"joint_limits.{joint}.{key}", default)
+            joint_limits = self._joint_limits(limits.command_names)
+        try:
+            self.monitor = SafetyMonitor(limits, on_event=lambda reason: self.get_logger().warning(f"intervention: {reason}"),
+                                         joint_limits=joint_limits)
+        except VLAError as exc:
+            raise ParameterError(f"{self.get_name()}: {exc}") from None
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._gripper = float(limits.hold_command[-1]) if len(limits.command_names) == 4 else 0.0
-        self.pub_twist = self.create_publisher(TwistStamped, "/safety/out/cmd_twist", 10)
-        self.pub_gripper = self.create_publisher(Float64, "/safety/out/gripper_cmd", 10)
+        self._gripper = float(limits.hold_command[-1]) if len(limits.hold_command) == 4 else 0.0
         self.pub_status = self.create_publisher(SafetyStatus, "/safety/status", 10)
-        self.create_subscription(TwistStamped, "/safety/in/cmd_twist", self._on_twist, 10)
-        self.create_subscription(Float64, "/safety/in/gripper_cmd", self._on_gripper, 10)
+        if limits.joint_robot:
+            self.pub_trajectory = self.create_publisher(JointTrajectory, "/safety/out/joint_trajectory", 10)
+            self.create_subscription(JointTrajectory, "/safety/in/joint_trajectory", self._on_trajectory, 10)
+        else:
+            self.pub_twist = self.create_publisher(TwistStamped, "/safety/out/cmd_twist", 10)
+            self.pub_gripper = self.create_publisher(Float64, "/safety/out/gripper_cmd", 10)
+            self.create_subscription(TwistStamped, "/safety/in/cmd_twist", self._on_twist, 10)
+            self.create_subscription(Float64, "/safety/in/gripper_cmd", self._on_gripper, 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
         self.create_subscription(Empty, "/emergency_stop", self._on_estop, 10)
         self.create_subscription(Empty, "/safety/heartbeat", lambda _: self.monitor.heartbeat(self._now()), 10)
@@ -61,9 +94,32 @@ class SafetyMonitorNode(Node):
         values = {s.name: self.get_parameter(s.name).value for s in self._specs}
         return values | (overrides or {})
 
-    def _on_set_parameters(self, params) -> SetParametersResult:
+    def _joint_limits(self, joints: list[str], overrides: dict | None = None) -> dict[str, JointLimit]:
+        """The joint_limits.* parameters (with ``overrides``) as limits per joint; a bad entry names the joint."""
+        overrides = overrides or {}
+        table = {}
+        for joint in joints:
+            entry = {}
+            for key in LIMIT_KEYS:
+                name = f"joint_limits.{joint}.{key}"
+                value = overrides[name] if name in overrides else self.get_parameter(name).value
+                if key.startswith("has_") or value == value:   # leave out values never set (nan)
+                    entry[key] = value
+            table[joint] = entry
         try:
-            limits = from_parameters(SafetyLimits, self._values({p.name: p.value for p in params}), self.get_name())
+            return parse_joint_limits({"joint_limits": table}, f"{self.get_name()} parameters")
+        except VLAError as exc:
+            raise ParameterError(str(exc)) from None
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        changes = {p.name: p.value for p in params}
+        try:
+            limits = from_parameters(SafetyLimits, self._values(changes), self.get_name())
+            if (limits.command_interface, limits.command_names) != (self.monitor.limits.command_interface,
+                                                                    self.monitor.limits.command_names):
+                raise ParameterError("command_interface and command_names are fixed at start-up (they choose the topics)")
+            if limits.joint_robot:
+                self.monitor.joint_limits = self._joint_limits(limits.command_names, changes)
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self.monitor.limits = limits
@@ -74,6 +130,9 @@ class SafetyMonitorNode(Node):
 
     def _publish(self, command, now: float) -> None:
         """Send ``command`` stamped ``now``: the time it is for (a forwarded command keeps its controller's stamp)."""
+        if isinstance(command, JointCommand):
+            self._publish_trajectory(command)
+            return
         msg = TwistStamped()
         msg.header.stamp = Time(seconds=now, clock_type=self.get_clock().clock_type).to_msg()
         msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in command[:3])
@@ -82,6 +141,23 @@ class SafetyMonitorNode(Node):
             self.pub_gripper.publish(Float64(data=float(command[3])))
         if self.monitor.state != self._last_state:
             self._publish_status()
+
+    def _publish_trajectory(self, command: JointCommand) -> None:
+        """Send a joint trajectory stamped zero: the robot's controller starts it when it arrives."""
+        msg = JointTrajectory(joint_names=list(self.monitor.limits.command_names))
+        for t, point in zip(command.times, command.positions):
+            msg.points.append(JointTrajectoryPoint(positions=[float(v) for v in point],
+                                                   time_from_start=Duration(seconds=float(t)).to_msg()))
+        self.pub_trajectory.publish(msg)
+        if self.monitor.state != self._last_state:
+            self._publish_status()
+
+    def _on_trajectory(self, msg: JointTrajectory) -> None:
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+        out = self.monitor.filter_trajectory(list(msg.joint_names), times, [list(p.positions) for p in msg.points],
+                                             self._now(), stamp if stamp > 0 else None)
+        self._publish_trajectory(out)
 
     def _on_twist(self, msg: TwistStamped) -> None:
         lin = msg.twist.linear
@@ -99,11 +175,12 @@ class SafetyMonitorNode(Node):
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        self.monitor.observe_state(list(msg.name), list(msg.position), self._now(), stamp)
+        self.monitor.observe_state(list(msg.name), list(msg.position), self._now(), stamp, list(msg.velocity))
 
     def _on_estop(self, _msg) -> None:
         self.monitor.trigger_estop("/emergency_stop")
-        self._publish(self.monitor.limits.hold_command, self._now())
+        now = self._now()
+        self._publish(self.monitor.tick(now), now)   # the hold, at once
 
     def _on_reset(self, _request, response):
         response.success = self.monitor.reset(self._now())
