@@ -3,15 +3,25 @@
 Subscribes  /vla/action_chunk (vla_msgs/ActionChunk, from vla_policy), /joint_states (freshness of
             the robot's state), /instruction (std_msgs/String: a new one flushes the plan)
 Publishes   /vla/chunk_request (vla_msgs/ChunkRequest) when the scheduler wants a chunk,
-            /vla/cmd_twist (geometry_msgs/TwistStamped) + /vla/gripper_cmd (std_msgs/Float64) once per
-            control tick (robot.yaml remaps them to the safety monitor, never to the robot),
+            once per control tick, by the robot's command interface (robot.yaml remaps these topics to
+            the safety monitor, never to the robot):
+              ee_velocity: /vla/cmd_twist (geometry_msgs/TwistStamped) + /vla/gripper_cmd (std_msgs/Float64)
+              joint_position: /vla/joint_trajectory (trajectory_msgs/JointTrajectory, one point)
             /diagnostics (tick timing, plan depth, holds, stale actions skipped, inference delay)
 
 The logic is :class:`vla_inference.executor.Executor` around the one chunk scheduler (the class
 ``vla eval`` runs): ticks from the clock, requests, latency compensation from the chunk's stamp,
 blending / temporal ensembling / real-time chunking, holds (zero velocity, gripper unchanged) and
-refusals of chunks for another robot or rate. This node maps actions to the twist + gripper
-command. It never imports torch, so inference in the vla_policy process cannot stall its timer.
+refusals of chunks for another robot or rate. This node maps actions to the robot's command. It
+never imports torch, so inference in the vla_policy process cannot stall its timer.
+
+A joint-position robot gets, each tick, a trajectory of one point: the tick's action, due one
+control period later (where a JointTrajectoryController interpolates to from its current setpoint).
+Sending the rest of the buffered chunk instead would let the robot's controller play on through a
+late tick, but blind: the plan is re-decided every tick (blending, temporal ensembling, real-time
+chunking change the steps ahead), the safety monitor clamps every point against the state measured
+now, and a controller that loses the stream should stop within one period, not run out a stale
+chunk. A hold is a trajectory with no points (the monitor holds the measured position).
 """
 
 from __future__ import annotations
@@ -31,7 +41,9 @@ from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, String
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from vla_core.env import EE_VELOCITY, JOINT_POSITION
 from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_core.runtime.scheduler import SchedulerConfig
 from vla_inference.executor import Executor, ExecutorConfig
@@ -41,9 +53,13 @@ from vla_ros.topics import subscribe_latched_and_volatile
 
 
 @dataclass
-class TwistCommandConfig:
-    """How actions become this robot's commands (an end-effector twist + gripper); vla_controller parameters."""
+class CommandConfig:
+    """How actions become this robot's commands; vla_controller parameters."""
 
+    command_interface: str = doc("'ee_velocity': an end-effector twist + gripper; 'joint_position': a JointTrajectory "
+                                 "of absolute joint positions", default=EE_VELOCITY)
+    joint_names: list[str] = doc("joint_position robots: the trajectory's joint name for each action, in action_names "
+                                 "order (empty = the action names themselves)", default_factory=list)
     twist_actions: list[str] = doc("action names sent as twist.linear x, y, z", default_factory=lambda: ["dx", "dy", "dz"])
     gripper_action: str = doc("action name sent on the gripper topic ('' = none)", default="gripper")
     realtime_priority: int = doc("SCHED_FIFO priority (1-99) of the control loop's thread; 0 = normal scheduling. Needs "
@@ -51,6 +67,8 @@ class TwistCommandConfig:
                                  default=0)
 
     def __post_init__(self):
+        if self.command_interface not in (EE_VELOCITY, JOINT_POSITION):
+            raise ValueError(f"command_interface must be '{EE_VELOCITY}' or '{JOINT_POSITION}', got '{self.command_interface}'")
         if len(self.twist_actions) > 3:
             raise ValueError("twist_actions names at most 3 actions (linear x, y, z)")
         if not 0 <= self.realtime_priority <= 99:
@@ -58,25 +76,36 @@ class TwistCommandConfig:
 
 
 class VLAControllerNode(Node):
-    """Thin ROS wrapper around :class:`Executor` for an end-effector twist + gripper robot."""
+    """Thin ROS wrapper around :class:`Executor`: actions -> the robot's command (see the module docstring)."""
 
     def __init__(self, **node_kwargs):
         super().__init__("vla_controller", **node_kwargs)
-        specs = parameter_specs(ExecutorConfig) + parameter_specs(SchedulerConfig) + parameter_specs(TwistCommandConfig)
+        specs = parameter_specs(ExecutorConfig) + parameter_specs(SchedulerConfig) + parameter_specs(CommandConfig)
         values = declare_parameters(self, specs, ParameterDescriptor)
         config = from_parameters(ExecutorConfig, values, self.get_name())
-        self.command = from_parameters(TwistCommandConfig, values, self.get_name())
+        self.command = from_parameters(CommandConfig, values, self.get_name())
         names = config.action_names
-        for name in [*self.command.twist_actions, *([self.command.gripper_action] if self.command.gripper_action else [])]:
-            if name not in names:
-                raise ParameterError(f"{self.get_name()}: '{name}' is not one of action_names {names}")
+        self.joint_robot = self.command.command_interface == JOINT_POSITION
+        if self.joint_robot:
+            self._joints = list(self.command.joint_names) or list(names)
+            if len(self._joints) != len(names):
+                raise ParameterError(f"{self.get_name()}: joint_names has {len(self._joints)} names for {len(names)} actions")
+        else:
+            for name in [*self.command.twist_actions, *([self.command.gripper_action] if self.command.gripper_action else [])]:
+                if name not in names:
+                    raise ParameterError(f"{self.get_name()}: '{name}' is not one of action_names {names}")
+            self._twist_index = [names.index(n) for n in self.command.twist_actions]
+            self._gripper_index = names.index(self.command.gripper_action) if self.command.gripper_action else None
         self.core = Executor(config, from_parameters(SchedulerConfig, values, self.get_name()))
-        self._twist_index = [names.index(n) for n in self.command.twist_actions]
-        self._gripper_index = names.index(self.command.gripper_action) if self.command.gripper_action else None
         self._warned: set[str] = set()
         self.tick_times: deque[float] = deque(maxlen=2000)   # wall-clock time of every tick (diagnostics)
-        self.pub_twist = self.create_publisher(TwistStamped, "/vla/cmd_twist", 10)
-        self.pub_gripper = self.create_publisher(Float64, "/vla/gripper_cmd", 10)
+        if self.joint_robot:
+            self.pub_trajectory = self.create_publisher(JointTrajectory, "/vla/joint_trajectory", 10)
+            period = self.core.period
+            self._point_time = Duration(sec=int(period), nanosec=int(round((period % 1) * 1e9)))
+        else:
+            self.pub_twist = self.create_publisher(TwistStamped, "/vla/cmd_twist", 10)
+            self.pub_gripper = self.create_publisher(Float64, "/vla/gripper_cmd", 10)
         self.pub_request = self.create_publisher(ChunkRequest, "/vla/chunk_request", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(ActionChunk, "/vla/action_chunk", self._on_chunk, 10)
@@ -129,6 +158,13 @@ class VLAControllerNode(Node):
                                step_duration=Duration(sec=int(self.core.period), nanosec=int(round((self.core.period % 1) * 1e9))))
             msg.header.stamp = self.get_clock().now().to_msg()
             self.pub_request.publish(msg)
+        if self.joint_robot:
+            traj = JointTrajectory(joint_names=self._joints)
+            traj.header.stamp = self.get_clock().now().to_msg()
+            if action is not None:  # None = hold: no points (the safety monitor holds the measured position)
+                traj.points.append(JointTrajectoryPoint(positions=[float(v) for v in action], time_from_start=self._point_time))
+            self.pub_trajectory.publish(traj)
+            return
         msg = TwistStamped()
         msg.header.stamp = self.get_clock().now().to_msg()
         if action is not None:  # None = hold: zero velocity, gripper unchanged
