@@ -13,6 +13,8 @@ setup(
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/launch", glob("launch/*.launch.py") + glob("launch/*.yaml")),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
+        # one folder of parameter files per robot: config/<robot>/*.yaml
+        *[(f"share/{package_name}/{d}", glob(f"{d}/*.yaml")) for d in sorted(x.rstrip("/") for x in glob("config/*/"))],
     ],
     install_requires=["setuptools"],
     zip_safe=True,

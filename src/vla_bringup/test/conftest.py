@@ -128,3 +128,29 @@ def tiny_checkpoint(tmp_path_factory):
     cfg = ExperimentConfig.load(None, ["--policy.fusion.dim=64", "--policy.fusion.layers=1", "--policy.vision.channels=[16,32,32,32]"])
     policy = make_policy(cfg.policy, spec, stats).eval()
     return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", policy, cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_aloha_checkpoint(tmp_path_factory):
+    """An untrained policy with the ALOHA interface (three 64 px cameras, 14 joint positions at 50 Hz).
+
+    Its actions are normalised to the arms' start pose +- 0.3 rad, so that its untrained outputs move
+    the arms a little around where they start.
+    """
+    import numpy as np
+
+    from vla_core.checkpoint import save_checkpoint
+    from vla_core.config import ExperimentConfig
+    from vla_core.policy import make_policy
+    from vla_core.spec import PolicySpec
+    from vla_sim.aloha_suite import CAMERAS, FPS, JOINT_NAMES, START_ARM
+
+    spec = PolicySpec(cameras={cam: [64, 64, 3] for cam in CAMERAS}, proprio_names=list(JOINT_NAMES),
+                      action_names=list(JOINT_NAMES), fps=FPS, robot="aloha")
+    start = np.array([*START_ARM, 0.1] * 2, np.float32)
+    one = np.ones(14, np.float32)
+    stats = {"action_min": start - 0.3, "action_max": start + 0.3, "action_mean": start, "action_std": 0.3 * one,
+             "proprio_mean": start, "proprio_std": one}
+    cfg = ExperimentConfig.load(None, ["--policy.fusion.dim=64", "--policy.fusion.layers=1", "--policy.vision.channels=[16,32,32,32]"])
+    policy = make_policy(cfg.policy, spec, stats).eval()
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny_aloha", policy, cfg)

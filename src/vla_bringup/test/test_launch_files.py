@@ -19,7 +19,8 @@ from launch_ros.actions import Node  # noqa: E402
 
 from vla_core.launch.graph import find_share, load_graph  # noqa: E402
 
-CASES = {"robot": ["checkpoint:=/tmp/ckpt", "camera:=workspace"], "teleop": ["out_dir:=/tmp/teleop"],
+CASES = {"robot": ["checkpoint:=/tmp/ckpt", "camera:=workspace"], "robot-aloha": ["robot:=aloha", "checkpoint:=/tmp/ckpt"],
+         "teleop": ["out_dir:=/tmp/teleop"],
          "policy": ["checkpoint:=/tmp/export", "backend:=onnxruntime"], "robot-remote": ["policy:=false", "sim:=false"]}
 
 

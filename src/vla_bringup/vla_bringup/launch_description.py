@@ -15,7 +15,7 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from vla_core.launch.graph import Graph, load_graph
+from vla_core.launch.graph import Graph, load_graph, split_arguments
 
 
 def graph_file(name: str) -> str:
@@ -34,7 +34,9 @@ def to_launch_description(graph: Graph) -> LaunchDescription:
             actions.append(ExecuteProcess(cmd=node.command + node.arguments, name=node.name, output="screen",
                                           on_exit=on_exit, condition=condition))
             continue
-        parameters = [str(p) for p in node.parameters]
+        # $(arg NAME) in a parameters file's path becomes the launch argument, resolved when the node starts
+        parameters = [[LaunchConfiguration(piece) if is_arg else piece for piece, is_arg in split_arguments(template)]
+                      for template in node.parameter_templates]
         if node.arg_parameters:
             parameters.append({param: LaunchConfiguration(arg) for param, arg in node.arg_parameters.items()})
         actions.append(Node(package=node.package, executable=node.executable, name=node.name,

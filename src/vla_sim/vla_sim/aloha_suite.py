@@ -423,7 +423,8 @@ class AlohaTask(Task):
         """The scripted expert's joint command for this step (planned at the first call after a reset)."""
         if self._expert is None:
             self._expert = self._plan_expert()
-        return self._expert[min(self._steps, len(self._expert) - 1)].copy()
+        # Within the joint ranges, as the actuators execute it (the mocap plan can ask a wrist for a little more).
+        return np.clip(self._expert[min(self._steps, len(self._expert) - 1)], ACTION_LOW, ACTION_HIGH).astype(np.float32)
 
     def hold_action(self, last_action: np.ndarray | None) -> np.ndarray:
         """Keep the last setpoint (a position-controlled arm holds by repeating it); at the start, the rest pose."""

@@ -10,7 +10,8 @@ Graph file (YAML), e.g. ``vla_bringup/launch/robot.yaml``::
         package: vla_inference          # package + executable (lib/<package>/<executable>) ...
         executable: vla_controller
         # command: [python3, path/to/node.py]   # ... or an explicit command
-        parameters: [config/vla_controller.yaml]   # relative to the package share directory
+        parameters: [config/$(arg robot)/vla_controller.yaml]   # relative to the package share directory;
+                                        # $(arg NAME) is the value of launch argument NAME
         arg_parameters: {checkpoint_path: checkpoint}  # ROS parameter <- launch argument
         remappings: {/cmd: /safety/cmd_in}
         arguments: []                   # extra command-line arguments
@@ -24,6 +25,7 @@ Graph file (YAML), e.g. ``vla_bringup/launch/robot.yaml``::
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +33,16 @@ from vla_core.configuration import load_yaml
 from vla_core.errors import ConfigError
 
 BRINGUP_PACKAGE = "vla_bringup"
+ARG_SUBSTITUTION = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def split_arguments(text: str) -> list[tuple[str, bool]]:
+    """``text`` as (piece, is_argument_name) pairs, empty pieces left out.
+
+    ``"config/$(arg robot)/x.yaml"`` -> ``[("config/", False), ("robot", True), ("/x.yaml", False)]``.
+    """
+    pieces = ARG_SUBSTITUTION.split(text)   # text, name, text, name, ..., text
+    return [(piece, i % 2 == 1) for i, piece in enumerate(pieces) if piece]
 
 
 @dataclass
@@ -51,6 +63,7 @@ class NodeSpec:
     executable: str = ""
     command: list[str] = field(default_factory=list)
     parameters: list[Path] = field(default_factory=list)
+    parameter_templates: list[str] = field(default_factory=list)  # the same files before $(arg ...) substitution
     arg_parameters: dict[str, str] = field(default_factory=dict)
     remappings: dict[str, str] = field(default_factory=dict)
     arguments: list[str] = field(default_factory=list)
@@ -213,11 +226,17 @@ def load_graph(name: str, args: list[str] | None = None) -> Graph:
         names.add(raw["name"])
         if not raw.get("command") and not (raw.get("package") and raw.get("executable")):
             raise ConfigError(f"{where}: node '{raw['name']}' needs 'package' and 'executable', or 'command'")
-        params = []
+        params, templates = [], []
         for p in raw.get("parameters") or []:
-            pp = Path(p) if Path(p).is_absolute() else share / p
+            template = str(p if Path(p).is_absolute() else share / p)
+            undeclared = [name for name, is_arg in split_arguments(template) if is_arg and name not in arguments]
+            if undeclared:
+                raise ConfigError(f"{where}: node '{raw['name']}' parameters file '{p}' refers to undeclared argument "
+                                  f"'{undeclared[0]}'")
+            pp = Path("".join(values[piece] if is_arg else piece for piece, is_arg in split_arguments(template)))
             check_parameters_file(pp)
             params.append(pp)
+            templates.append(template)
         arg_params = {str(k): str(v) for k, v in (raw.get("arg_parameters") or {}).items()}
         for param, arg in arg_params.items():
             if arg not in arguments:
@@ -231,6 +250,7 @@ def load_graph(name: str, args: list[str] | None = None) -> Graph:
         nodes.append(NodeSpec(
             name=str(raw["name"]), package=str(raw.get("package", "")), executable=str(raw.get("executable", "")),
             command=[str(c).replace("$(share)", str(share)) for c in command], parameters=params,
+            parameter_templates=templates,
             arg_parameters=arg_params,
             remappings={str(k): str(v) for k, v in (raw.get("remappings") or {}).items()},
             arguments=[str(a) for a in raw.get("arguments") or []], required=bool(raw.get("required", True)),
