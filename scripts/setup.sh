@@ -84,6 +84,8 @@ BUILD_STAMP=$(find src -type f \( -name package.xml -o -name setup.py -o -name s
   -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
 if [ ! -f install/local_setup.bash ] || [ "$(cat build/.vla-build-stamp 2>/dev/null)" != "$BUILD_STAMP" ]; then
   log "colcon build"
+  # --symlink-install leaves links to files that have since moved or gone; setuptools refuses to copy them
+  [ -d build ] && find build -xtype l -delete
   colcon build --symlink-install --event-handlers console_cohesion- summary+ \
     --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
   echo "$BUILD_STAMP" > build/.vla-build-stamp

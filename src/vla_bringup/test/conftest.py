@@ -19,6 +19,29 @@ def ros_env():
     return env
 
 
+def graph_with_overrides(name, tmp_path, overrides):
+    """The installed graph ``name`` with test parameters appended to some nodes' parameter files.
+
+    ``overrides``: node name -> {parameter: value}. Everything else (nodes, remappings, arguments) is the
+    installed graph's, so a test runs the wiring users run.
+    """
+    import yaml
+
+    from vla_core.launch.graph import find_share
+
+    share = find_share("vla_bringup")
+    graph = yaml.safe_load((share / "launch" / f"{name}.yaml").read_text())
+    for node in graph["nodes"]:
+        node["parameters"] = [str(share / p) for p in node.get("parameters", [])]
+        if node["name"] in overrides:
+            extra = tmp_path / f"{node['name']}.yaml"
+            extra.write_text(yaml.safe_dump({node["name"]: {"ros__parameters": overrides[node["name"]]}}))
+            node["parameters"].append(str(extra))
+    path = tmp_path / f"{name}_test.yaml"
+    path.write_text(yaml.safe_dump(graph))
+    return path
+
+
 class Launch:
     """`python -m vla_core.cli launch GRAPH` as a subprocess, with its output collected."""
 

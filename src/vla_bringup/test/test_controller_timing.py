@@ -58,7 +58,9 @@ def test_commands_keep_coming_while_inference_is_slower_than_a_period(slow_check
     probe.record(DiagnosticArray, "/diagnostics")
     policy = node("vla_inference.vla_policy_node", "vla_policy", {"checkpoint": slow_checkpoint, "nice": 0}, ros_env)
     executor = node("vla_inference.vla_controller_node", "vla_controller",
-                    {"control_rate": RATE, "execute_steps": 3, "min_buffer": 2}, ros_env)
+                    {"control_rate": RATE, "execute_steps": 3, "min_buffer": 2,
+                     "action_names": ["dx", "dy", "dz", "gripper"], "twist_actions": ["dx", "dy", "dz"],
+                     "gripper_action": "gripper"}, ros_env)
     pub_img = probe.node.create_publisher(Image, "/corner2/image_raw", 5)
     pub_js = probe.node.create_publisher(JointState, "/joint_states", 5)
     pub_ins = probe.node.create_publisher(String, "/instruction", 5)

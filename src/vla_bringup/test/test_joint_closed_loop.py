@@ -4,42 +4,18 @@ JointTrajectory topic, the arms move, no point beyond the configured joint limit
 e-stop holds the measured position."""
 
 import time
-from pathlib import Path
-
 import numpy as np
 import rclpy  # noqa: F401 - required: a missing install fails, never skips
-import yaml
-from conftest import Launch
+from conftest import Launch, graph_with_overrides
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Empty
 from trajectory_msgs.msg import JointTrajectory
 
-from vla_core.launch.graph import find_share
 from vla_msgs.msg import SafetyStatus
 
 ROBOT = "/joint_trajectory_controller/joint_trajectory"
 REQUESTED = "/safety/in/joint_trajectory"
 WAIST = 0.01   # the test's limit on left_waist (rad, either side of its start at 0)
-
-
-def aloha_graph(tmp_path: Path) -> Path:
-    """robot.yaml as installed, with test overrides appended to two nodes' parameter files."""
-    share = find_share("vla_bringup")
-    graph = yaml.safe_load((share / "launch" / "robot.yaml").read_text())
-    overrides = {
-        "sim_robot": {"max_steps": 100000, "camera_rate": 10.0},
-        "safety_monitor": {"joint_limits": {"left_waist": {"has_position_limits": True, "min_position": -WAIST,
-                                                           "max_position": WAIST}}},
-    }
-    for node in graph["nodes"]:
-        node["parameters"] = [str(share / p) for p in node.get("parameters", [])]
-        if node["name"] in overrides:
-            extra = tmp_path / f"{node['name']}.yaml"
-            extra.write_text(yaml.safe_dump({node["name"]: {"ros__parameters": overrides[node["name"]]}}))
-            node["parameters"].append(str(extra))
-    path = tmp_path / "robot_aloha.yaml"
-    path.write_text(yaml.safe_dump(graph))
-    return path
 
 
 def points(messages, joint):
@@ -53,7 +29,12 @@ def test_a_joint_robot_is_commanded_only_through_the_monitor_within_its_limits(t
     probe.record(JointTrajectory, REQUESTED)
     probe.record(JointState, "/joint_states")
     probe.record(SafetyStatus, "/safety/status")
-    launch = Launch(aloha_graph(tmp_path), ros_env, ["robot:=aloha", f"checkpoint:={tiny_aloha_checkpoint}"])
+    overrides = {
+        "sim_robot": {"max_steps": 100000, "camera_rate": 10.0},
+        "safety_monitor": {"joint_limits": {"left_waist": {"has_position_limits": True, "min_position": -WAIST,
+                                                           "max_position": WAIST}}},
+    }
+    launch = Launch(graph_with_overrides("robot", tmp_path, overrides), ros_env, ["robot:=aloha", f"checkpoint:={tiny_aloha_checkpoint}"])
     try:
         # The controller's trajectories carry points once the policy's first chunk has arrived.
         assert probe.wait_for(lambda: sum(bool(m.points) for _, m in probe.received[REQUESTED]) > 50, 120), launch.output()

@@ -96,6 +96,25 @@ class Task(ABC):
         """Release renderer / simulator resources."""
 
 
+class ScriptedExpert(ABC):
+    """A task's scripted expert outside the simulator (a teleop source): acts from the simulator's privileged state.
+
+    ``state`` is what the simulated robot publishes on /sim/state (``Task.state_vector``); ``step`` is
+    the control step of the episode the action is for (0 = the first after the reset), which experts
+    that replay a plan need. Actions are in ``action_names`` order for ``command_interface``.
+    """
+
+    command_interface: str
+    action_names: list[str]
+
+    def reset(self) -> None:  # noqa: B027 - optional hook
+        """A new episode starts (the next ``act`` may see new object poses)."""
+
+    @abstractmethod
+    def act(self, state: np.ndarray, step: int) -> np.ndarray:
+        """The expert's action for control step ``step`` given the privileged ``state``."""
+
+
 class Suite(ABC):
     """A named set of tasks with their instructions."""
 
@@ -109,6 +128,10 @@ class Suite(ABC):
     @abstractmethod
     def instructions(self, task: str, split: str = "train") -> list[str]:
         """Phrasings of the task's goal: ``train`` ones for data, ``heldout`` ones for evaluation only."""
+
+    def scripted_expert(self, task: str) -> ScriptedExpert:
+        """The scripted expert of ``task`` for a teleop source in another process than the simulator."""
+        raise VLAError(f"suite {self.name} has no scripted expert that acts from the simulator's state")
 
     def task_for_instruction(self, instruction: str) -> str:
         """The task an instruction asks for; an instruction matching no task is an error, never a default."""

@@ -126,12 +126,12 @@ def test_real_time_chunking_freezes_the_measured_delay():
 # Boundaries and bookkeeping, pinned exactly (found by mutation testing: scripts/mutation_test.py).
 
 def test_config_validation():
-    ExecutorConfig(control_rate=1.0, delay_margin=0)  # 1 Hz and no margin are allowed
+    ExecutorConfig(control_rate=1.0, delay_margin=0, action_names=["a"])  # 1 Hz and no margin are allowed
     for kw, words in [({"control_rate": 0.0}, "control_rate must be positive"),
                       ({"observation_timeout": 0.0}, "must be positive"), ({"request_timeout": 0.0}, "must be positive"),
                       ({"delay_margin": -1}, "delay_margin >= 0"), ({"action_names": []}, "action_names must name")]:
         with pytest.raises(ValueError, match=words):
-            ExecutorConfig(**kw)
+            ExecutorConfig(**({"action_names": ["a"]} | kw))
 
 
 def started(start=100.0, **kw):

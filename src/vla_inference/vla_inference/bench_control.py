@@ -68,6 +68,9 @@ node.destroy_node()
 """
 
 
+# The controller's parameters for the tiny checkpoint's end-effector interface (config/sawyer/vla_controller.yaml).
+EE_SAWYER = {"action_names": ["dx", "dy", "dz", "gripper"], "twist_actions": ["dx", "dy", "dz"], "gripper_action": "gripper"}
+
 def make_checkpoint(directory: Path, inference_steps: int, rate: float) -> Path:
     """A flow-head policy of the default CPU recipe's size for a ``rate`` Hz robot, with ``inference_steps`` Euler steps."""
     from vla_core.bench import bench_spec, unit_stats
@@ -95,7 +98,7 @@ def run_rate(rate: float, checkpoint: Path, seconds: float, env: dict, mode: str
                    {"checkpoint": str(checkpoint), "inference_threads": 1, "nice": policy_nice}, env)
     executor = spawn_node("vla_inference.vla_controller_node", "vla_controller",
                      {"control_rate": rate, "mode": mode, "execute_steps": max(2, int(rate // 10)),
-                      "realtime_priority": realtime_priority}, env)
+                      "realtime_priority": realtime_priority, **EE_SAWYER}, env)
     context = rclpy.context.Context()
     rclpy.init(context=context, domain_id=int(env["ROS_DOMAIN_ID"]))
     node = rclpy.create_node("bench_observations", context=context)

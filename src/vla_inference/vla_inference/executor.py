@@ -32,8 +32,8 @@ class ExecutorConfig:
 
     control_rate: float = doc("control ticks per second (Hz): one command per tick; chunks for another rate are refused",
                               default=80.0)
-    action_names: list[str] = doc("action dimensions the robot's command takes, in order (chunks must match)",
-                                  default_factory=lambda: ["dx", "dy", "dz", "gripper"])
+    action_names: list[str] = doc("action dimensions the robot's command takes, in order (chunks must match); "
+                                  "required, from the robot's parameter file", default_factory=list)
     observation_timeout: float = doc("seconds without robot state after which the robot holds and the plan is dropped",
                                      default=0.5)
     request_timeout: float = doc("seconds after which an unanswered chunk request is given up and asked again", default=1.0)

@@ -60,8 +60,8 @@ class CommandConfig:
                                  "of absolute joint positions", default=EE_VELOCITY)
     joint_names: list[str] = doc("joint_position robots: the trajectory's joint name for each action, in action_names "
                                  "order (empty = the action names themselves)", default_factory=list)
-    twist_actions: list[str] = doc("action names sent as twist.linear x, y, z", default_factory=lambda: ["dx", "dy", "dz"])
-    gripper_action: str = doc("action name sent on the gripper topic ('' = none)", default="gripper")
+    twist_actions: list[str] = doc("ee_velocity robots: action names sent as twist.linear x, y, z", default_factory=list)
+    gripper_action: str = doc("ee_velocity robots: action name sent on the gripper topic ('' = none)", default="")
     realtime_priority: int = doc("SCHED_FIFO priority (1-99) of the control loop's thread; 0 = normal scheduling. Needs "
                                  "root or CAP_SYS_NICE; without them a warning is logged and the loop runs normally",
                                  default=0)
@@ -91,6 +91,8 @@ class VLAControllerNode(Node):
             if len(self._joints) != len(names):
                 raise ParameterError(f"{self.get_name()}: joint_names has {len(self._joints)} names for {len(names)} actions")
         else:
+            if not self.command.twist_actions:
+                raise ParameterError(f"{self.get_name()}: twist_actions must name the actions sent as twist.linear x, y, z")
             for name in [*self.command.twist_actions, *([self.command.gripper_action] if self.command.gripper_action else [])]:
                 if name not in names:
                     raise ParameterError(f"{self.get_name()}: '{name}' is not one of action_names {names}")

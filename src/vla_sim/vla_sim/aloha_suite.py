@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vla_core.env import JOINT_POSITION, StepResult, Suite, Task
+from vla_core.env import JOINT_POSITION, ScriptedExpert, StepResult, Suite, Task
 from vla_core.errors import VLAError
 from vla_core.spec import PolicySpec
 from vla_sim.rendering import SceneRenderer, ensure_offscreen_gl
@@ -61,6 +61,7 @@ CUBE_RANGE = ((0.0, 0.2), (0.4, 0.6))
 PEG_RANGE = ((0.1, 0.2), (0.4, 0.6))
 SOCKET_RANGE = ((-0.2, -0.1), (0.4, 0.6))
 REST_Z = {"box": 0.02, "peg": 0.01, "socket": 0.02}  # centre height of each object resting on the table (m)
+OBJECT_NAMES = {"transfer-cube": ("box",), "insertion": ("peg", "socket")}  # free bodies of each task's scene
 
 
 def assets_dir() -> Path:
@@ -291,6 +292,75 @@ def succeeded(task: str, contacts: set[tuple[str, str]]) -> bool:
     return ("red_peg", "pin") in contacts
 
 
+def plan_joint_commands(planner: _Scene, task: str, objects: dict[str, np.ndarray], steps: int) -> np.ndarray:
+    """Run the task's planned end-effector trajectory in the mocap scene ``planner``; the joint commands it produced.
+
+    (steps, 14), clipped to the joint ranges as the actuators execute them.
+    """
+    sc = planner
+    sc.reset(objects)
+    start = sc.mocap_at_rest()
+    for i, arm in enumerate(ARMS):
+        sc.data.mocap_pos[i], sc.data.mocap_quat[i] = start[arm]
+    rest = {arm: start[arm][0] for arm in ARMS}
+
+    def waypoints_for(held=None):
+        w = plan(task, objects, rest, held)
+        for arm in ARMS:  # start from the measured orientation, not the planned one
+            w[arm][0].quat = start[arm][1]
+        return w
+
+    waypoints = waypoints_for()
+    commands = np.zeros((steps, len(JOINT_NAMES)), np.float32)
+    for t in range(steps):
+        if t == HANDOVER and task == "transfer-cube":
+            waypoints = waypoints_for(held=sc.data.body("box").xpos.copy())
+        openings = []
+        for i, arm in enumerate(ARMS):
+            xyz, quat, opening = interpolate(waypoints[arm], t)
+            sc.data.mocap_pos[i], sc.data.mocap_quat[i] = xyz, quat
+            openings.append(opening)
+            finger = opening_to_finger(opening)
+            sc.data.ctrl[2 * i:2 * i + 2] = [finger, -finger]
+        sc.step()
+        q = sc.joints()
+        q[6], q[13] = openings  # the commanded opening, not the measured one (a closed gripper stops on the object)
+        commands[t] = q
+    return np.clip(commands, ACTION_LOW, ACTION_HIGH).astype(np.float32)
+
+
+class AlohaExpert(ScriptedExpert):
+    """The scripted expert as a teleop source, the method of :meth:`AlohaTask.expert_action`.
+
+    Plans from the object positions of the first state of an episode, then replays the plan step by step.
+    """
+
+    command_interface = JOINT_POSITION
+    action_names = list(JOINT_NAMES)
+
+    def __init__(self, task: str, max_steps: int = 400):
+        self.task, self.max_steps = task, max_steps
+        self._planner: _Scene | None = None
+        self._plan: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Plan again from the next state."""
+        self._plan = None
+
+    def act(self, state: np.ndarray, step: int) -> np.ndarray:
+        """The planned joint command for ``step`` (the last one past the plan's end)."""
+        if self._plan is None:
+            names = sorted(OBJECT_NAMES[self.task])
+            state = np.asarray(state, float)
+            if state.shape != (3 * len(names),):
+                raise VLAError(f"ALOHA {self.task} state must hold the xyz of {', '.join(names)}, got {state.shape[0]} values")
+            objects = {name: state[3 * i:3 * i + 3] for i, name in enumerate(names)}
+            if self._planner is None:
+                self._planner = _Scene(self.task, mocap=True)
+            self._plan = plan_joint_commands(self._planner, self.task, objects, self.max_steps)
+        return self._plan[min(max(step, 0), len(self._plan) - 1)].copy()
+
+
 class AlohaTask(Task):
     """One ALOHA task: joint-position control at 50 Hz, three cameras, seeded object placement, scripted expert."""
 
@@ -335,39 +405,15 @@ class AlohaTask(Task):
         return {"peg": draw("peg", PEG_RANGE), "socket": draw("socket", SOCKET_RANGE)}
 
     def _plan_expert(self) -> np.ndarray:
-        """Run the planned end-effector trajectory in the mocap model; the joint commands it produced, (T, 14)."""
+        """The expert's joint commands for this episode, (max_steps, 14)."""
         if self._planner is None:
             self._planner = _Scene(self.name, mocap=True)
-        sc = self._planner
-        sc.reset(self.objects)
-        start = sc.mocap_at_rest()
-        for i, arm in enumerate(ARMS):
-            sc.data.mocap_pos[i], sc.data.mocap_quat[i] = start[arm]
-        rest = {arm: start[arm][0] for arm in ARMS}
+        return plan_joint_commands(self._planner, self.name, self.objects, self.max_steps)
 
-        def waypoints_for(held=None):
-            w = plan(self.name, self.objects, rest, held)
-            for arm in ARMS:  # start from the measured orientation, not the planned one
-                w[arm][0].quat = start[arm][1]
-            return w
-
-        waypoints = waypoints_for()
-        commands = np.zeros((self.max_steps, len(JOINT_NAMES)), np.float32)
-        for t in range(self.max_steps):
-            if t == HANDOVER and self.name == "transfer-cube":
-                waypoints = waypoints_for(held=sc.data.body("box").xpos.copy())
-            openings = []
-            for i, arm in enumerate(ARMS):
-                xyz, quat, opening = interpolate(waypoints[arm], t)
-                sc.data.mocap_pos[i], sc.data.mocap_quat[i] = xyz, quat
-                openings.append(opening)
-                finger = opening_to_finger(opening)
-                sc.data.ctrl[2 * i:2 * i + 2] = [finger, -finger]
-            sc.step()
-            q = sc.joints()
-            q[6], q[13] = openings  # the commanded opening, not the measured one (a closed gripper stops on the object)
-            commands[t] = q
-        return commands
+    @property
+    def state_vector(self) -> np.ndarray:
+        """The objects' positions (cube; or peg, socket), for scripted experts only, never the policy."""
+        return np.concatenate([self.scene.data.body(name).xpos for name in sorted(self.objects)])
 
     # -- the Task interface ---------------------------------------------------------------------------
 
@@ -423,8 +469,7 @@ class AlohaTask(Task):
         """The scripted expert's joint command for this step (planned at the first call after a reset)."""
         if self._expert is None:
             self._expert = self._plan_expert()
-        # Within the joint ranges, as the actuators execute it (the mocap plan can ask a wrist for a little more).
-        return np.clip(self._expert[min(self._steps, len(self._expert) - 1)], ACTION_LOW, ACTION_HIGH).astype(np.float32)
+        return self._expert[min(self._steps, len(self._expert) - 1)].copy()
 
     def hold_action(self, last_action: np.ndarray | None) -> np.ndarray:
         """Keep the last setpoint (a position-controlled arm holds by repeating it); at the start, the rest pose."""
@@ -444,6 +489,12 @@ class AlohaSuite(Suite):
     name = "aloha"
     task_names = list(ALOHA_TASKS)
     cameras = list(CAMERAS)
+
+    def scripted_expert(self, task: str) -> AlohaExpert:
+        """The scripted expert of ``task``, planning from the object positions on /sim/state."""
+        if task not in ALOHA_TASKS:
+            raise VLAError(f"unknown ALOHA task '{task}'; expected one of {', '.join(ALOHA_TASKS)}")
+        return AlohaExpert(task)
 
     def make_task(self, name: str, **kwargs) -> AlohaTask:
         """Build one task (``image_size``, ``max_steps``, ``camera``: names, comma-separated or a list)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from vla_core.env import StepResult, Suite, Task
+from vla_core.env import EE_VELOCITY, ScriptedExpert, StepResult, Suite, Task
 from vla_core.errors import VLAError
 from vla_core.spec import PolicySpec
 from vla_sim.rendering import SceneRenderer, ensure_offscreen_gl
@@ -74,6 +74,20 @@ def _expert_class(task: str):
     base = task.removesuffix("-v3").replace("-", " ").title().replace(" ", "")
     base = {"PegInsertSide": "PegInsertionSide"}.get(base, base)
     return getattr(policies, f"Sawyer{base}V3Policy")
+
+
+class MetaWorldExpert(ScriptedExpert):
+    """Meta-World's scripted policy of one task: an end-effector velocity + gripper from the 39-D state."""
+
+    command_interface = EE_VELOCITY
+    action_names = list(ACTION_NAMES)
+
+    def __init__(self, task: str):
+        self.policy = _expert_class(task)()
+
+    def act(self, state: np.ndarray, step: int) -> np.ndarray:
+        """Meta-World's policies look at the state only."""
+        return np.clip(self.policy.get_action(np.asarray(state)), -1.0, 1.0).astype(np.float32)
 
 
 class MetaWorldTask(Task):
@@ -191,6 +205,12 @@ class MetaWorldMT10(Suite):
     task_names = list(MT10_TASKS)
 
     cameras = list(CAMERAS)
+
+    def scripted_expert(self, task: str) -> MetaWorldExpert:
+        """Meta-World's scripted policy for ``task``, acting from /sim/state."""
+        if task not in MT10_TASKS:
+            raise VLAError(f"unknown Meta-World MT10 task '{task}'; expected one of {', '.join(MT10_TASKS)}")
+        return MetaWorldExpert(task)
 
     def make_task(self, name: str, **kwargs) -> MetaWorldTask:
         """Build one task (``image_size``, ``max_steps``, ``camera``: a name, a comma-separated list or a list)."""

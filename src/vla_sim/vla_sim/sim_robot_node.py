@@ -3,7 +3,7 @@
 Publishes   /joint_states (sensor_msgs/JointState: the task's proprioception names and values; for
             joint-position robots also velocities, the change of position over the last control period),
             /<camera>/image_raw (sensor_msgs/Image, rgb8) + /<camera>/camera_info at camera_rate, one
-            pair per camera of the task (named by the task's spec, e.g. /corner2/image_raw),
+            pair per camera of the task (/<camera>/image_raw, named by the task's spec),
             /instruction (std_msgs/String, latched), /episode/success and /episode/done (std_msgs/Bool),
             /episode/start (std_msgs/Header: frame_id = task) before the first state of a new episode, so the
             safety monitor takes the teleported arm as a new baseline instead of a velocity violation,
@@ -55,8 +55,8 @@ from vla_ros.runner import run_node
 class SimRobotConfig:
     """Parameters of the sim_robot node."""
 
-    suite: str = doc("task suite of vla_sim", default="metaworld-mt10")
-    task: str = doc("task at start-up (empty: derived from instruction)", default="drawer-open-v3")
+    suite: str = doc("task suite of vla_sim, the simulated robot (vla_core.env.SUITES); required", default="")
+    task: str = doc("task at start-up (empty: the instruction's task, or the suite's first)", default="")
     instruction: str = doc("instruction at start-up (empty: the task's first phrasing)", default="")
     seed: int = doc("object / goal placement of the first episode", default=0)
     camera_size: int = doc("camera resolution in pixels (square)", default=64)
@@ -124,7 +124,7 @@ class SimRobotNode(Node):
     def reset_episode(self, instruction: str, task: str, seed: int) -> tuple[bool, str]:
         """Start an episode; returns (ok, message)."""
         try:
-            name = task or self.suite.task_for_instruction(instruction)
+            name = task or (self.suite.task_for_instruction(instruction) if instruction else self.suite.task_names[0])
             if name not in self.suite.task_names:
                 return False, f"unknown task '{name}' in suite {self.suite.name}"
             if name not in self.tasks:

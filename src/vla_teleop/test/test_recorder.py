@@ -6,6 +6,11 @@ from vla_core.data.episode import read_episode
 from vla_teleop.recorder import CollectorConfig, EpisodeRecorder, JoyMapping
 
 
+def config(**kw):
+    """The collector's configuration for a one-camera end-effector robot."""
+    return CollectorConfig(**({"cameras": ["corner2"], "action_names": ["dx", "dy", "dz", "gripper"]} | kw))
+
+
 class Clock:
     t = 0.0
 
@@ -24,7 +29,7 @@ def feed(rec, clock, n):
 
 def test_records_an_episode_with_the_shared_writer(tmp_path):
     clock = Clock()
-    rec = EpisodeRecorder(CollectorConfig(out_dir=str(tmp_path), rate=10, min_frames=3, instruction="open the drawer"),
+    rec = EpisodeRecorder(config(out_dir=str(tmp_path), rate=10, min_frames=3, instruction="open the drawer"),
                           proprio_names=["a", "b"], clock=clock)
     assert rec.start()[0]
     feed(rec, clock, 5)
@@ -38,7 +43,7 @@ def test_records_an_episode_with_the_shared_writer(tmp_path):
 
 def test_shutdown_mid_episode_keeps_it_unfinished_and_frames_are_resized(tmp_path):
     clock = Clock()
-    cfg = CollectorConfig(out_dir=str(tmp_path), rate=10, instruction="x", image_size=[4, 6], compression="jpeg:90")
+    cfg = config(out_dir=str(tmp_path), rate=10, instruction="x", image_size=[4, 6], compression="jpeg:90")
     rec = EpisodeRecorder(cfg, clock=clock)
     rec.start()
     feed(rec, clock, 4)
@@ -56,11 +61,20 @@ def test_bad_compression_or_size_is_refused():
         CollectorConfig(compression="webp")
     with pytest.raises(ValueError, match="image_size"):
         CollectorConfig(image_size=[64])
+    with pytest.raises(ValueError, match="cameras must name"):
+        CollectorConfig(action_names=["a"])
+    with pytest.raises(ValueError, match="action_names must name"):
+        CollectorConfig(cameras=["top"])
+    with pytest.raises(ValueError, match="command_interface must be"):
+        config(command_interface="torque")
+    with pytest.raises(ValueError, match="records 4 actions"):
+        config(action_names=["a", "b"])
+    config(command_interface="joint_position", action_names=["a", "b"])   # any number of joints
 
 
 def test_short_episodes_are_dropped_and_instruction_required(tmp_path):
     clock = Clock()
-    rec = EpisodeRecorder(CollectorConfig(out_dir=str(tmp_path), min_frames=10), clock=clock)
+    rec = EpisodeRecorder(config(out_dir=str(tmp_path), min_frames=10), clock=clock)
     ok, why = rec.start()
     assert not ok and "no instruction" in why
     rec.instruction = "press the button"
@@ -73,7 +87,7 @@ def test_short_episodes_are_dropped_and_instruction_required(tmp_path):
 
 def test_stale_inputs_are_not_recorded(tmp_path):
     clock = Clock()
-    rec = EpisodeRecorder(CollectorConfig(out_dir=str(tmp_path), instruction="x", max_age=0.5), clock=clock)
+    rec = EpisodeRecorder(config(out_dir=str(tmp_path), instruction="x", max_age=0.5), clock=clock)
     rec.start()
     feed(rec, clock, 2)
     clock.t += 1.0  # camera stopped

@@ -34,8 +34,12 @@ class CollectorConfig:
     instruction: str = doc("instruction to use when none arrives on /instruction", default="")
     robot: str = doc("robot name stored in the episodes", default="")
     cameras: list[str] = doc("cameras to record, by name: topics <camera>/image_raw, images/<camera> in the files",
-                             default_factory=lambda: ["corner2"])
-    action_names: list[str] = doc("names of the recorded command dimensions", default_factory=lambda: ["dx", "dy", "dz", "gripper"])
+                             default_factory=list)
+    command_interface: str = doc("the commands recorded as actions: 'ee_velocity' (/robot/cmd_twist linear x, y, z + "
+                                 "/robot/gripper_cmd) or 'joint_position' (the first point of each JointTrajectory on "
+                                 "/joint_trajectory_controller/joint_trajectory, in action_names order)", default="ee_velocity")
+    action_names: list[str] = doc("names of the recorded command dimensions (joint_position: the joint names)",
+                                  default_factory=list)
     compression: str = doc("image storage: jpeg:QUALITY (real cameras: 25 kB a 640x480 frame, 5x the speed of lossless), "
                            "or lzf / gzip (lossless), none", default="jpeg:90")
     image_size: list[int] = doc("[height, width] to centre-crop and resize frames to at record time; [] keeps full resolution",
@@ -57,6 +61,12 @@ class CollectorConfig:
             raise ValueError(str(exc)) from None
         if not self.cameras:
             raise ValueError("cameras must name at least one camera")
+        if not self.action_names:
+            raise ValueError("action_names must name the recorded command dimensions")
+        if self.command_interface not in ("ee_velocity", "joint_position"):
+            raise ValueError(f"command_interface must be 'ee_velocity' or 'joint_position', got '{self.command_interface}'")
+        if self.command_interface == "ee_velocity" and len(self.action_names) != 4:
+            raise ValueError("an ee_velocity robot records 4 actions (twist linear x, y, z and the gripper)")
 
 
 class EpisodeRecorder:

@@ -1,9 +1,13 @@
 """scripted_teleop: the simulator's scripted expert as a teleop source.
 
-It publishes on the same command topics a person's gamepad would (/robot/cmd_twist,
-/robot/gripper_cmd) and runs ``episodes`` demonstrations: reset the sim (~/reset of sim_robot) with
-the next seed, start the collector, act until /episode/done, stop the collector with the success flag.
-The expert reads /sim/state (the simulator's privileged state); the recorded policy inputs do not.
+It publishes on the same command topics a person's teleop device would: for end-effector robots
+/robot/cmd_twist + /robot/gripper_cmd (a gamepad), for joint-position robots a one-point
+trajectory_msgs/JointTrajectory on /joint_trajectory_controller/joint_trajectory per tick (a
+leader-arm bridge), as the suite's expert says (``Suite.scripted_expert``). It runs ``episodes``
+demonstrations: reset the sim (~/reset of sim_robot) with the next seed, start the collector, act
+until /episode/done, stop the collector with the success flag. The expert reads /sim/state (the
+simulator's privileged state); the recorded policy inputs do not. Experts that replay a plan count
+control steps from the /episode/start stamp on the node's clock (run it with use_sim_time).
 """
 
 from __future__ import annotations
@@ -11,14 +15,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
-from std_msgs.msg import Bool, Float64, Float64MultiArray, String
+from std_msgs.msg import Bool, Float64, Float64MultiArray, Header, String
 from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from vla_core.params import declare_parameters, doc, from_parameters, parameter_specs
+from vla_core.env import JOINT_POSITION, make_suite
+from vla_core.errors import VLAError
+from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_msgs.srv import ResetEpisode
 from vla_ros.runner import run_node
 
@@ -27,7 +35,8 @@ from vla_ros.runner import run_node
 class ScriptedTeleopConfig:
     """Parameters of the scripted_teleop node."""
 
-    rate: float = doc("command rate in Hz (the simulator's control rate)", default=80.0)
+    suite: str = doc("task suite whose scripted expert acts (the simulator's, e.g. aloha)", default="")
+    rate: float = doc("command rate in Hz (the simulator's control rate)", default=50.0)
     episodes: int = doc("demonstrations to run, then idle (0: act without driving episodes)", default=1)
     task: str = doc("task to demonstrate (empty: keep the simulator's)", default="")
     instruction: str = doc("instruction of the demonstrations (empty: the task's default)", default="")
@@ -37,17 +46,26 @@ class ScriptedTeleopConfig:
 
 
 class ScriptedTeleopNode(Node):
-    """Meta-World's scripted expert publishing teleop commands."""
+    """A suite's scripted expert publishing teleop commands."""
 
     def __init__(self):
         super().__init__("scripted_teleop")
         specs = parameter_specs(ScriptedTeleopConfig)
         values = declare_parameters(self, specs, ParameterDescriptor)
         self.cfg = from_parameters(ScriptedTeleopConfig, values, self.get_name())
+        try:
+            self.suite = make_suite(self.cfg.suite)
+        except VLAError as exc:
+            raise ParameterError(f"{self.get_name()}: parameter 'suite': {exc}") from None
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.pub_twist = self.create_publisher(TwistStamped, "/robot/cmd_twist", 10)
         self.pub_gripper = self.create_publisher(Float64, "/robot/gripper_cmd", 10)
+        self.pub_trajectory = self.create_publisher(JointTrajectory, "/joint_trajectory_controller/joint_trajectory", 10)
+        period = 1.0 / self.cfg.rate
+        self._point_time = Duration(sec=int(period), nanosec=int(round((period % 1) * 1e9)))
+        self._episode_start: float | None = None
         self.create_subscription(String, "/sim/task", self._on_task, latched)
+        self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_subscription(Float64MultiArray, "/sim/state", self._on_state, 10)
         self.create_subscription(Bool, "/episode/done", self._on_done, 10)
         self.create_subscription(Bool, "/episode/success", self._on_success, 10)
@@ -63,9 +81,16 @@ class ScriptedTeleopNode(Node):
         self.create_timer(1.0 / self.cfg.rate, self._on_timer)
 
     def _on_task(self, msg):
-        from vla_sim.metaworld_suite import _expert_class
+        try:
+            self.expert = self.suite.scripted_expert(msg.data)
+        except VLAError as exc:
+            self.expert = None
+            self.get_logger().error(f"no scripted expert for task '{msg.data}': {exc}")
 
-        self.expert = _expert_class(msg.data)()
+    def _on_episode_start(self, msg):
+        self._episode_start = msg.stamp.sec + msg.stamp.nanosec * 1e-9
+        if self.expert is not None:
+            self.expert.reset()
 
     def _on_state(self, msg):
         self.state = np.array(msg.data)
@@ -112,7 +137,15 @@ class ScriptedTeleopNode(Node):
                 return
             if self.expert is None or self.state is None:
                 return
-            action = np.clip(self.expert.get_action(self.state), -1.0, 1.0)
+            now = self.get_clock().now().nanoseconds * 1e-9
+            step = 0 if self._episode_start is None else max(0, round((now - self._episode_start) * self.cfg.rate))
+            action = self.expert.act(self.state, step)
+            if self.expert.command_interface == JOINT_POSITION:  # a leader arm: where to be one period from now
+                traj = JointTrajectory(joint_names=list(self.expert.action_names))
+                traj.header.stamp = self.get_clock().now().to_msg()
+                traj.points.append(JointTrajectoryPoint(positions=[float(v) for v in action], time_from_start=self._point_time))
+                self.pub_trajectory.publish(traj)
+                return
             msg = TwistStamped()
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = (float(v) for v in action[:3])

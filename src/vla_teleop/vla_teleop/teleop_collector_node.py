@@ -4,8 +4,10 @@ Frames stream to disk from a writer thread (bounded queue, bounded memory); no c
 disk. Stopped by a signal mid-episode, the episode is kept marked unfinished; killed outright, its
 partial file is restored by ``vla data recover <out_dir>``.
 
-Subscribes  <camera>/image_raw for every camera in ``cameras``, /joint_states, /robot/cmd_twist + /robot/gripper_cmd (the commanded
-            action, whatever the teleop source), /instruction (std_msgs/String), /joy (buttons)
+Subscribes  <camera>/image_raw for every camera in ``cameras``, /joint_states, the commanded action whatever the
+            teleop source: /robot/cmd_twist + /robot/gripper_cmd (ee_velocity robots) or the first point of
+            each JointTrajectory on /joint_trajectory_controller/joint_trajectory (joint_position robots),
+            /instruction (std_msgs/String), /joy (buttons)
 Services    ~/start (std_srvs/Trigger), ~/stop (std_srvs/SetBool: data = success), ~/discard (std_srvs/Trigger)
 Gamepad     buttons from joy_mapping.yaml: start, stop as success, stop as failure, discard
 """
@@ -19,6 +21,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState, Joy
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from vla_core.errors import VLAError
 from vla_core.image_codec import image_to_numpy, to_rgb
@@ -44,8 +47,11 @@ class TeleopCollectorNode(Node):
         for cam in self.cfg.cameras:
             self.create_subscription(Image, f"{cam}/image_raw", lambda msg, cam=cam: self._on_image(cam, msg), 5)
         self.create_subscription(JointState, "/joint_states", self._on_joints, 10)
-        self.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_twist, 10)
-        self.create_subscription(Float64, "/robot/gripper_cmd", self._on_gripper, 10)
+        if self.cfg.command_interface == "joint_position":
+            self.create_subscription(JointTrajectory, "/joint_trajectory_controller/joint_trajectory", self._on_trajectory, 10)
+        else:
+            self.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_twist, 10)
+            self.create_subscription(Float64, "/robot/gripper_cmd", self._on_gripper, 10)
         subscribe_latched_and_volatile(self, String, "/instruction", self._on_instruction)
         self.create_subscription(Joy, "/joy", self._on_joy, 10)
         self.create_service(Trigger, "~/start", self._srv_start)
@@ -67,6 +73,18 @@ class TeleopCollectorNode(Node):
 
     def _action(self):
         self.recorder.set_input("action", np.concatenate([self._twist, [self._gripper]]).astype(np.float32))
+
+    def _on_trajectory(self, msg):
+        """The setpoint the robot is sent to next (the first point); an empty trajectory holds: the action stays."""
+        if not msg.points:
+            return
+        names = list(msg.joint_names)
+        if sorted(names) != sorted(self.cfg.action_names) or len(msg.points[0].positions) != len(names):
+            self.get_logger().warning(f"not recording a trajectory for joints {names}: expected {self.cfg.action_names}",
+                                      throttle_duration_sec=5.0)
+            return
+        point = msg.points[0].positions
+        self.recorder.set_input("action", np.array([point[names.index(n)] for n in self.cfg.action_names], np.float32))
 
     def _on_twist(self, msg):
         lin = msg.twist.linear
