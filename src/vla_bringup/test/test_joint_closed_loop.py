@@ -4,6 +4,7 @@ JointTrajectory topic, the arms move, no point beyond the configured joint limit
 e-stop holds the measured position."""
 
 import time
+
 import numpy as np
 import rclpy  # noqa: F401 - required: a missing install fails, never skips
 from conftest import Launch, graph_with_overrides
