@@ -117,7 +117,7 @@ def test_required_dependencies_are_installed(module):
 
 
 PARAMETER_CLASSES = ["vla_safety.monitor:SafetyLimits", "vla_inference.executor:ExecutorConfig",
-                     "vla_core.runtime.scheduler:SchedulerConfig", "vla_inference.vla_controller_node:TwistCommandConfig",
+                     "vla_core.runtime.scheduler:SchedulerConfig", "vla_inference.vla_controller_node:CommandConfig",
                      "vla_inference.vla_policy_node:PolicyParams"]
 
 
