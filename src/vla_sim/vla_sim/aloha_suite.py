@@ -1,23 +1,24 @@
 """ALOHA (two 6-DoF ViperX 300s arms with parallel grippers) behind the :class:`vla_core.env.Task` interface.
 
 The MuJoCo models are the ones the PyPI package ``gym-aloha`` ships (its asset files only; this module
-loads them with ``mujoco`` directly): a joint-controlled variant the policy drives, and a mocap
-("end effector") variant the scripted expert plans in.
+loads them with ``mujoco`` directly): the joint-controlled variant the policy drives, and the mocap
+("end effector") variant, which defines the point each gripper is steered by (its weld offset).
 
 Actions: 14-D absolute joint positions at 50 Hz - per arm, six joint angles (rad) and the gripper
 opening normalised to 0 (closed) .. 1 (open). Proprioception: the same 14 quantities measured. Cameras:
 ``top`` and the two wrist cameras ``left_wrist`` / ``right_wrist`` (square images, ``image_size``).
 
-Scripted expert (the method of the ACT paper, our own trajectories): at reset, the end-effector
-trajectory of the task is planned from the object poses, run in the mocap variant, and the joint
-positions it produces are recorded; :meth:`AlohaTask.expert_action` replays them step by step as
-joint-position commands in the joint-controlled variant. A replay can fail (the joint controller
-does not track the welded mocap exactly); collection keeps such episodes, marked unsuccessful.
-
-Status (2026-11-22, issue 11 in progress): the transfer-cube expert picks the cube up and carries it
-to the meeting point on most seeds, but completes the handover on only 6 of 16 seeds in the joint
-replay; the insertion trajectories are a first draft that succeeds on none of 4 seeds
-(``python -m vla_sim.aloha_suite transfer-cube 16``). Not yet wired into ``vla collect`` or the ROS nodes.
+Scripted expert (the ACT paper's idea, our own trajectories and planner): at reset, the end-effector
+waypoints of the task are planned from the object poses (:func:`plan`), and a planner copy of the
+joint-controlled scene is run through them: every control step, damped-least-squares inverse
+kinematics (:class:`_IKSolver`) turns each gripper's target pose into six joint positions, which are
+commanded and simulated, and the planner looks at the objects as it goes (where the cube hangs for
+the handover; how peg and socket sit in their grippers). The joint commands are recorded;
+:meth:`AlohaTask.expert_action` replays them. MuJoCo is deterministic, so the replay does what the
+planner did. (The ACT paper runs the waypoints through the mocap model's weld and replays the joints
+it produced; with these models and MuJoCo 3.3 the soft weld lags its target by centimetres and twists
+the wrist, and that replay handed the cube over on 6 of 16 seeds: ``python -m vla_sim.aloha_suite``.)
+Collection keeps failed episodes, marked unsuccessful.
 """
 
 from __future__ import annotations
@@ -133,14 +134,16 @@ def interpolate(waypoints: list[Waypoint], t: int) -> tuple[np.ndarray, np.ndarr
 HANDOVER = 230  # transfer-cube: the step at which the expert looks where the right gripper holds the cube
 
 
-def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray], held: np.ndarray | None = None
-         ) -> dict[str, list[Waypoint]]:
+def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray], held: np.ndarray | None = None,
+         grips: dict[str, np.ndarray] | None = None) -> dict[str, list[Waypoint]]:
     """End-effector waypoints of both grippers for ``task`` given the object positions.
 
     Positions are the grippers' mocap points (between the fingertips). ``start``: each one at reset.
     Orientations are world rotations of the mocap's reference (identity: the gripper horizontal,
-    pointing at the other arm). ``held``: transfer-cube, where the cube hangs in the right gripper at
-    :data:`HANDOVER` (the planner looks, as a person handing over would); None before that.
+    pointing at the other arm). ``held``: transfer-cube, where the cube hangs in the right gripper from
+    :data:`HANDOVER` on (the planner looks, as a person handing over would); None before that.
+    ``grips``: insertion, where the peg and the socket sit relative to the points of the grippers holding
+    them, once lifted (None before: the nominal grasp offsets).
     """
     identity = np.array([1.0, 0.0, 0.0, 0.0])
     left0, right0 = start["left"], start["right"]
@@ -156,8 +159,9 @@ def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray]
                  Waypoint(130, grasp, down, 1.0),                    # around it
                  Waypoint(145, grasp, down, 1.0),                    # settle: the joint controller lags the plan
                  Waypoint(175, grasp, down, 0.0),                    # closed
-                 Waypoint(205, meet + [0.05, 0, 0], identity, 0.0),  # lifted to the meeting point
-                 Waypoint(220, meet, identity, 0.0),
+                 Waypoint(195, grasp + [0, 0, 0.1], down, 0.0),      # lifted straight up before turning
+                 Waypoint(215, meet + [0.05, 0, 0], identity, 0.0),  # to the meeting point
+                 Waypoint(225, meet, identity, 0.0),
                  Waypoint(320, meet, identity, 0.0),
                  Waypoint(340, meet, identity, 1.0),                 # let go once the left holds it
                  Waypoint(380, meet + [0.1, 0, 0], identity, 1.0)]
@@ -170,26 +174,37 @@ def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray]
                 Waypoint(350, held + [0.015, 0, 0], side, 0.0),
                 Waypoint(390, held - [0.1, 0, 0], side, 0.0)]        # pull it away
     elif task == "insertion":
+        # Both objects keep lying along x in their grippers: each gripper keeps its pick orientation, so the
+        # peg and the socket stay level and meet end to end. Grasp heights differ (the peg is 2 cm tall, the
+        # socket 4 cm), so the right arm carries the peg higher by the difference of the two grasp offsets.
         peg, socket = objects["peg"], objects["socket"]
-        meet = np.array([0.0, 0.5, 0.15])
+        meet = np.array([0.0, 0.5, 0.2])
         down_right = axis_quat([0, 1, 0], -60)
         down_left = axis_quat([0, 1, 0], 60)
+        peg_grasp, socket_grasp = peg + [0, 0, 0.01], socket + [0, 0, -0.01]
+        if grips is None:
+            grips = {"peg": peg - peg_grasp, "socket": socket - socket_grasp}
+        lift = (grips["socket"] - grips["peg"]) * [0, 1, 1]   # peg and socket on one axis: y and z aligned
         right = [Waypoint(0, right0, identity, 0.0),
                  Waypoint(90, peg + [0, 0, 0.08], down_right, 1.0),
-                 Waypoint(130, peg + [0, 0, -0.03], down_right, 1.0),
-                 Waypoint(170, peg + [0, 0, -0.03], down_right, 0.0),
-                 Waypoint(200, peg + [0, 0, 0.1], down_right, 0.0),
-                 Waypoint(220, meet + [0.1, 0, 0], identity, 0.0),
-                 Waypoint(310, meet + [0.1, 0, 0], identity, 0.0),
-                 Waypoint(400, meet + [0.05, 0, 0], identity, 0.0)]   # push the peg into the socket
+                 Waypoint(130, peg_grasp, down_right, 1.0),
+                 Waypoint(145, peg_grasp, down_right, 1.0),
+                 Waypoint(175, peg_grasp, down_right, 0.0),
+                 Waypoint(195, peg_grasp + [0, 0, 0.1], down_right, 0.0),
+                 Waypoint(240, meet + [0.12, 0, 0] + lift, down_right, 0.0),
+                 Waypoint(280, meet + [0.12, 0, 0] + lift, down_right, 0.0),
+                 Waypoint(360, meet + [0.045, 0, 0] + lift, down_right, 0.0),   # push the peg into the socket
+                 Waypoint(400, meet + [0.045, 0, 0] + lift, down_right, 0.0)]
         left = [Waypoint(0, left0, identity, 0.0),
                 Waypoint(90, socket + [0, 0, 0.08], down_left, 1.0),
-                Waypoint(130, socket + [0, 0, -0.03], down_left, 1.0),
-                Waypoint(170, socket + [0, 0, -0.03], down_left, 0.0),
-                Waypoint(200, socket + [0, 0, 0.1], down_left, 0.0),
-                Waypoint(220, meet - [0.1, 0, 0], identity, 0.0),
-                Waypoint(310, meet - [0.1, 0, 0], identity, 0.0),
-                Waypoint(400, meet - [0.05, 0, 0], identity, 0.0)]
+                Waypoint(130, socket_grasp, down_left, 1.0),
+                Waypoint(145, socket_grasp, down_left, 1.0),
+                Waypoint(175, socket_grasp, down_left, 0.0),
+                Waypoint(195, socket_grasp + [0, 0, 0.1], down_left, 0.0),
+                Waypoint(240, meet - [0.12, 0, 0], down_left, 0.0),
+                Waypoint(280, meet - [0.12, 0, 0], down_left, 0.0),
+                Waypoint(360, meet - [0.045, 0, 0], down_left, 0.0),
+                Waypoint(400, meet - [0.045, 0, 0], down_left, 0.0)]
     else:
         raise VLAError(f"unknown ALOHA task '{task}'; expected one of {', '.join(ALOHA_TASKS)}")
     return {"left": left, "right": right}
@@ -230,26 +245,12 @@ class _Scene:
             self.data.qpos[adr:adr + 7] = [*xyz, 1.0, 0.0, 0.0, 0.0]
         mujoco.mj_forward(self.model, self.data)
 
-    def mocap_at_rest(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each arm's mocap pose that its weld holds where the gripper is now.
-
-        The weld keeps the gripper link at ``relpos`` / ``relquat`` from its mocap body: the mocap
-        point sits 13.5 cm ahead of the gripper link, between the fingertips - the point the expert plans.
-        """
-        import mujoco
-
-        poses = {}
-        for i, arm in enumerate(ARMS):
-            eq = self.model.eq_data[i]
-            relpos, relquat = eq[3:6], eq[6:10]
-            grip = self.data.body(f"vx300s_{arm}/gripper_link")
-            inverse = np.zeros(4)
-            mujoco.mju_negQuat(inverse, relquat)
-            quat = _quat_mul(grip.xquat, inverse)
-            rot = np.zeros(9)
-            mujoco.mju_quat2Mat(rot, quat)
-            poses[arm] = (grip.xpos - rot.reshape(3, 3) @ relpos, quat / np.linalg.norm(quat))
-        return poses
+    def command(self, action: np.ndarray) -> None:
+        """Set the actuators for a 14-D action (six joint positions and the gripper opening per arm)."""
+        for i in range(len(ARMS)):
+            arm_a = action[7 * i:7 * i + 7]
+            finger = opening_to_finger(arm_a[6])
+            self.data.ctrl[8 * i:8 * i + 8] = [*arm_a[:6], finger, -finger]
 
     def joints(self) -> np.ndarray:
         """The 14 measured quantities: per arm six joint angles and the gripper opening."""
@@ -292,41 +293,113 @@ def succeeded(task: str, contacts: set[tuple[str, str]]) -> bool:
     return ("red_peg", "pin") in contacts
 
 
-def plan_joint_commands(planner: _Scene, task: str, objects: dict[str, np.ndarray], steps: int) -> np.ndarray:
-    """Run the task's planned end-effector trajectory in the mocap scene ``planner``; the joint commands it produced.
+class _IKSolver:
+    """Inverse kinematics of both arms for the points the mocap model steers (damped least squares)."""
 
-    (steps, 14), clipped to the joint ranges as the actuators execute them.
+    def __init__(self, task: str, scene: _Scene):
+        import mujoco
+
+        mocap = _Scene(task, mocap=True)
+        # Weld i keeps arm i's gripper link at relpos / relquat from its mocap body: the mocap point sits
+        # 13.5 cm ahead of the gripper link, between the fingertips - the point the waypoints steer.
+        self.rel = {arm: (mocap.model.eq_data[i][3:6].copy(), mocap.model.eq_data[i][6:10].copy())
+                    for i, arm in enumerate(ARMS)}
+        self.scene = scene
+        self.data = mujoco.MjData(scene.model)   # kinematics only, never stepped
+        m = scene.model
+        self.body = {arm: m.body(f"vx300s_{arm}/gripper_link").id for arm in ARMS}
+        self.low = {arm: m.jnt_range[[m.joint(f"vx300s_{arm}/{j}").id for j in ARM_JOINTS], 0] for arm in ARMS}
+        self.high = {arm: m.jnt_range[[m.joint(f"vx300s_{arm}/{j}").id for j in ARM_JOINTS], 1] for arm in ARMS}
+
+    def points(self, data) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each arm's steered point in ``data``: position and orientation (w, x, y, z)."""
+        import mujoco
+
+        out = {}
+        for arm in ARMS:
+            relpos, relquat = self.rel[arm]
+            grip = data.body(self.body[arm])
+            inverse = np.zeros(4)
+            mujoco.mju_negQuat(inverse, relquat)
+            quat = _quat_mul(grip.xquat, inverse)
+            rot = np.zeros(9)
+            mujoco.mju_quat2Mat(rot, quat)
+            out[arm] = (grip.xpos - rot.reshape(3, 3) @ relpos, quat / np.linalg.norm(quat))
+        return out
+
+    def solve(self, qpos: np.ndarray, arm: str, pos: np.ndarray, quat: np.ndarray, iterations: int = 50,
+              damping: float = 0.05) -> np.ndarray:
+        """Six joint positions of ``arm`` that put its point at ``pos`` / ``quat``, starting from ``qpos``."""
+        import mujoco
+
+        m, d = self.scene.model, self.data
+        relpos, relquat = self.rel[arm]
+        rot = np.zeros(9)
+        mujoco.mju_quat2Mat(rot, quat)
+        target_pos, target_quat = pos + rot.reshape(3, 3) @ relpos, _quat_mul(quat, relquat)
+        adr, dof = self.scene.arm_qpos[arm], self.scene.arm_dof[arm]
+        d.qpos[:] = qpos
+        jac_pos, jac_rot = np.zeros((3, m.nv)), np.zeros((3, m.nv))
+        for _ in range(iterations):
+            mujoco.mj_kinematics(m, d)
+            mujoco.mj_comPos(m, d)
+            body = d.body(self.body[arm])
+            err_pos = target_pos - body.xpos
+            err_rot = np.zeros(3)
+            mujoco.mju_subQuat(err_rot, target_quat, body.xquat)   # in the body's frame
+            err = np.concatenate([err_pos, body.xmat.reshape(3, 3) @ err_rot])
+            if np.linalg.norm(err_pos) < 1e-4 and np.linalg.norm(err_rot) < 1e-3:
+                break
+            mujoco.mj_jacBody(m, d, jac_pos, jac_rot, self.body[arm])
+            jac = np.vstack([jac_pos[:, dof], jac_rot[:, dof]])
+            step = jac.T @ np.linalg.solve(jac @ jac.T + damping ** 2 * np.eye(6), err)
+            d.qpos[adr] = np.clip(d.qpos[adr] + step, self.low[arm], self.high[arm])
+        return d.qpos[adr].copy()
+
+
+HANDOVER_CLOSED = 315  # transfer-cube: the left gripper has closed; the planner stops following the cube
+ALIGN = 270            # insertion: both objects lifted and still; the planner looks how they sit in the grippers
+
+
+def plan_joint_commands(planner: _Scene, ik: _IKSolver, task: str, objects: dict[str, np.ndarray], steps: int
+                        ) -> np.ndarray:
+    """The expert's joint commands, (steps, 14): ``planner`` (a joint-controlled scene) is run through the plan.
+
+    Each step, inverse kinematics turns both grippers' waypoint poses into joint positions, which are
+    commanded and simulated; the plan is adjusted to where the objects are (see the module docstring).
+    Commands are clipped to the joint ranges, as the actuators execute them.
     """
     sc = planner
     sc.reset(objects)
-    start = sc.mocap_at_rest()
-    for i, arm in enumerate(ARMS):
-        sc.data.mocap_pos[i], sc.data.mocap_quat[i] = start[arm]
+    start = ik.points(sc.data)
     rest = {arm: start[arm][0] for arm in ARMS}
 
-    def waypoints_for(held=None):
-        w = plan(task, objects, rest, held)
+    def waypoints_for(**seen):
+        w = plan(task, objects, rest, **seen)
         for arm in ARMS:  # start from the measured orientation, not the planned one
             w[arm][0].quat = start[arm][1]
         return w
 
     waypoints = waypoints_for()
     commands = np.zeros((steps, len(JOINT_NAMES)), np.float32)
+    qpos = sc.data.qpos.copy()   # the inverse kinematics' running solution (each step starts from the last)
     for t in range(steps):
-        if t == HANDOVER and task == "transfer-cube":
+        if task == "transfer-cube" and HANDOVER <= t <= HANDOVER_CLOSED:   # follow the cube as it hangs
             waypoints = waypoints_for(held=sc.data.body("box").xpos.copy())
-        openings = []
+        elif task == "insertion" and t == ALIGN:
+            points = ik.points(sc.data)
+            waypoints = waypoints_for(grips={"peg": sc.data.body("peg").xpos - points["right"][0],
+                                             "socket": sc.data.body("socket").xpos - points["left"][0]})
+        action = np.zeros(len(JOINT_NAMES))
         for i, arm in enumerate(ARMS):
             xyz, quat, opening = interpolate(waypoints[arm], t)
-            sc.data.mocap_pos[i], sc.data.mocap_quat[i] = xyz, quat
-            openings.append(opening)
-            finger = opening_to_finger(opening)
-            sc.data.ctrl[2 * i:2 * i + 2] = [finger, -finger]
+            qpos[sc.arm_qpos[arm]] = ik.solve(qpos, arm, xyz, quat)
+            action[7 * i:7 * i + 6] = qpos[sc.arm_qpos[arm]]
+            action[7 * i + 6] = opening
+        commands[t] = np.clip(action, ACTION_LOW, ACTION_HIGH)
+        sc.command(commands[t].astype(np.float64))   # exactly what is recorded, as the task executes it
         sc.step()
-        q = sc.joints()
-        q[6], q[13] = openings  # the commanded opening, not the measured one (a closed gripper stops on the object)
-        commands[t] = q
-    return np.clip(commands, ACTION_LOW, ACTION_HIGH).astype(np.float32)
+    return commands
 
 
 class AlohaExpert(ScriptedExpert):
@@ -356,8 +429,9 @@ class AlohaExpert(ScriptedExpert):
                 raise VLAError(f"ALOHA {self.task} state must hold the xyz of {', '.join(names)}, got {state.shape[0]} values")
             objects = {name: state[3 * i:3 * i + 3] for i, name in enumerate(names)}
             if self._planner is None:
-                self._planner = _Scene(self.task, mocap=True)
-            self._plan = plan_joint_commands(self._planner, self.task, objects, self.max_steps)
+                self._planner = _Scene(self.task, mocap=False)
+                self._ik = _IKSolver(self.task, self._planner)
+            self._plan = plan_joint_commands(self._planner, self._ik, self.task, objects, self.max_steps)
         return self._plan[min(max(step, 0), len(self._plan) - 1)].copy()
 
 
@@ -407,8 +481,9 @@ class AlohaTask(Task):
     def _plan_expert(self) -> np.ndarray:
         """The expert's joint commands for this episode, (max_steps, 14)."""
         if self._planner is None:
-            self._planner = _Scene(self.name, mocap=True)
-        return plan_joint_commands(self._planner, self.name, self.objects, self.max_steps)
+            self._planner = _Scene(self.name, mocap=False)
+            self._ik = _IKSolver(self.name, self._planner)
+        return plan_joint_commands(self._planner, self._ik, self.name, self.objects, self.max_steps)
 
     @property
     def state_vector(self) -> np.ndarray:
@@ -454,11 +529,7 @@ class AlohaTask(Task):
         # turn inf into a joint limit.
         a = np.clip(a, ACTION_LOW, ACTION_HIGH) if np.isfinite(a).all() else self._setpoint
         self._setpoint = a.astype(np.float32)
-        ctrl = self.scene.data.ctrl
-        for i in range(len(ARMS)):
-            arm_a = a[7 * i:7 * i + 7]
-            finger = opening_to_finger(arm_a[6])
-            ctrl[8 * i:8 * i + 8] = [*arm_a[:6], finger, -finger]
+        self.scene.command(a)
         self.scene.step()
         self._steps += 1
         success = succeeded(self.name, self.scene.contacts())
