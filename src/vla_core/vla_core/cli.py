@@ -33,12 +33,21 @@ def _csv(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def _max_steps(args) -> int:
+    """--max-steps, or the suite's own episode length (Meta-World 200, ALOHA 400) when it is 0."""
+    from vla_core.env import make_suite
+
+    if args.max_steps < 0:
+        raise VLAError(f"--max-steps must be >= 0 (0: the suite's own episode length), got {args.max_steps}")
+    return args.max_steps or make_suite(args.suite).max_steps
+
+
 def cmd_collect(args) -> int:
     """Scripted demonstrations in a simulated suite."""
     from vla_core.collect import collect
 
     summary = collect(args.suite, args.out, args.episodes_per_task, _csv(args.tasks), workers=args.workers,
-                      image_size=args.image_size, max_steps=args.max_steps, seed_offset=args.seed_offset,
+                      image_size=args.image_size, max_steps=_max_steps(args), seed_offset=args.seed_offset,
                       progress=not args.no_progress, camera=args.camera or None)
     print(json.dumps(summary, indent=2))
     return 0
@@ -53,7 +62,7 @@ def cmd_eval(args) -> int:
     cfg = EvalConfig(suite=args.suite, checkpoint=args.checkpoint or None, out=args.out,
                      episodes_per_task=args.episodes_per_task, heldout_episodes_per_task=args.heldout_episodes_per_task,
                      tasks=_csv(args.tasks), modes=_csv(args.modes), delays_ms=_csv(args.delay_ms) or ["0"],
-                     baselines=_csv(args.baselines), max_steps=args.max_steps, workers=args.workers,
+                     baselines=_csv(args.baselines), max_steps=_max_steps(args), workers=args.workers,
                      video=not args.no_video, backend=args.backend, compile=args.compile, providers=_csv(args.providers))
     from vla_core.evaluation import policy_agents
     from vla_core.runtime.scheduler import parse_mode
@@ -186,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2, help="parallel simulator processes")
     p.add_argument("--image-size", type=int, default=64, help="camera resolution in pixels (square)")
     p.add_argument("--camera", default="", help="the suite's camera to record (default: the suite's default)")
-    p.add_argument("--max-steps", type=int, default=200, help="episode cap in control steps")
+    p.add_argument("--max-steps", type=int, default=0,
+                   help="episode cap in control steps (0: the suite's own: Meta-World 200, ALOHA 400)")
     p.add_argument("--seed-offset", type=int, default=0, help="first seed (evaluation uses seeds from 100000)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_collect)
@@ -210,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulated inference delays, comma-separated milliseconds or 'measured' (this back end's median "
                         "latency); each mode runs at each delay")
     p.add_argument("--baselines", default="expert,zero", help="baseline agents: expert, zero (empty for none)")
-    p.add_argument("--max-steps", type=int, default=200)
+    p.add_argument("--max-steps", type=int, default=0,
+                   help="episode cap in control steps (0: the suite's own: Meta-World 200, ALOHA 400)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--backend", default="torch", help="torch (checkpoint) or onnxruntime / tensorrt (export directory)")
     _runtime_flags(p)

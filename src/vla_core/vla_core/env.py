@@ -120,6 +120,8 @@ class Suite(ABC):
 
     name: str
     task_names: list[str]
+    #: episode cap in control steps used when the caller gives none (collection, evaluation)
+    max_steps: int = 200
 
     @abstractmethod
     def make_task(self, name: str, **kwargs) -> Task:

@@ -559,6 +559,7 @@ class AlohaSuite(Suite):
 
     name = "aloha"
     task_names = list(ALOHA_TASKS)
+    max_steps = 400   # 8 s at 50 Hz: the scripted expert's plan
     cameras = list(CAMERAS)
 
     def scripted_expert(self, task: str) -> AlohaExpert:
