@@ -1,14 +1,16 @@
 # The two commands a newcomer needs:  make demo  (the main job)  and  make test  (all tests).
 SHELL := /bin/bash
 ENV := source scripts/env.sh &&
+# make demo ROBOT=aloha: the bimanual joint-space robot
+ROBOT ?= sawyer
 
 .PHONY: setup demo test lint bench clean lock
 
 setup:            ## create .venv, install pinned dependencies, colcon build (idempotent)
 	@bash scripts/setup.sh
 
-demo: setup       ## simulated robot + default policy, end to end
-	@$(ENV) python -m vla_bringup.demo
+demo: setup       ## simulated robot + default policy, end to end (ROBOT=sawyer | aloha)
+	@$(ENV) python -m vla_bringup.demo --robot $(ROBOT)
 
 test: setup       ## every test: unit, policy, data, launch, multi-process ROS, lint
 	@$(ENV) python -m pytest src tests

@@ -1,5 +1,6 @@
 """The main job end to end, scaled down: create the default policy (collect + train), then drive the real graph."""
 
+import dataclasses
 import json
 
 import metaworld  # noqa: F401 - required: a missing install fails, never skips
@@ -12,9 +13,8 @@ def test_demo_creates_the_default_policy_and_runs_instructions(tmp_path, ros_env
     for key in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE"):
         monkeypatch.setenv(key, ros_env[key])
     monkeypatch.setenv("VLA_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(demo, "DEMO_TASKS", ["drawer-close-v3"])
-    monkeypatch.setattr(demo, "EPISODES_PER_TASK", 2)
-    monkeypatch.setattr(demo, "TRAIN_STEPS", 3)
+    small = dataclasses.replace(demo.ROBOTS["sawyer"], tasks=["drawer-close-v3"], episodes_per_task=2, train_steps=3)
+    monkeypatch.setitem(demo.ROBOTS, "sawyer", small)
     out = tmp_path / "demo"
     code = demo.main(["--instructions", "close the drawer", "make me a sandwich", "--timeout", "20", "--out", str(out)])
     assert code == 1  # the unknown instruction is reported as refused

@@ -1,10 +1,12 @@
 """The README's main job: the simulated robot driven by the default policy through the real ROS nodes.
 
-    make demo            (or: python -m vla_bringup.demo [--instructions "open the drawer" ...])
+    make demo            (or: python -m vla_bringup.demo [--robot aloha] [--instructions "open the drawer" ...])
+    make demo ROBOT=aloha
 
-1. If no default policy is cached (``$VLA_CACHE``, default ``~/.cache/vla``), create it: scripted
-   demonstrations of the demo tasks (``vla collect``) and a training run bounded to fit 30 minutes on
-   a 2-core CPU. Later runs reuse it.
+1. If no default policy for the robot is cached (``$VLA_CACHE``, default ``~/.cache/vla``), create it:
+   scripted demonstrations of the demo tasks (``vla collect``) and a training run from the robot's
+   ``config/<robot>/demo_policy.yaml`` (Sawyer: about 15 minutes on a 2-core CPU; ALOHA: about an
+   hour). Later runs reuse it.
 2. Bring up robot.yaml (sim_robot + vla_policy + vla_controller + safety_monitor) under the
    ``vla launch`` supervisor, then for each instruction reset the episode through sim_robot's
    ~/reset service and wait for it to end. The e-stop is never released by the demo.
@@ -22,14 +24,34 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-DEMO_TASKS = ["drawer-open-v3", "drawer-close-v3", "button-press-topdown-v3", "window-close-v3"]
-DEMO_INSTRUCTIONS = ["open the drawer", "close the drawer", "press the button", "close the window"]
-EPISODES_PER_TASK = 25
-TRAIN_STEPS = 3000
+
+@dataclass(frozen=True)
+class DemoRobot:
+    """What the demo needs to know of a robot: its suite and tasks, how its default policy is made, where commands go."""
+
+    suite: str
+    tasks: list[str]
+    instructions: list[str]
+    episodes_per_task: int
+    train_steps: int
+    camera: str               # the camera demonstrations are recorded with ('' = the suite's default)
+    command_topic: str        # the robot's command topic (the control-loop timing is measured there)
+    command_type: str         # its message type, package/Name
+
+
+ROBOTS = {
+    "sawyer": DemoRobot("metaworld-mt10", ["drawer-open-v3", "drawer-close-v3", "button-press-topdown-v3", "window-close-v3"],
+                        ["open the drawer", "close the drawer", "press the button", "close the window"], 25, 3000, "",
+                        "/robot/cmd_twist", "geometry_msgs/TwistStamped"),
+    "aloha": DemoRobot("aloha", ["transfer-cube", "insertion"],
+                       ["transfer the cube to the other arm", "insert the peg into the socket"], 50, 20000, "top",
+                       "/joint_trajectory_controller/joint_trajectory", "trajectory_msgs/JointTrajectory"),
+}
 
 
 def cache_dir() -> Path:
@@ -37,28 +59,39 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VLA_CACHE", Path.home() / ".cache" / "vla"))
 
 
-def ensure_default_policy(progress: bool = True) -> Path:
-    """The cached default checkpoint, created on first use (collect + train)."""
+def ensure_default_policy(progress: bool = True, robot: str = "sawyer") -> Path:
+    """The robot's cached default checkpoint, created on first use (collect + train)."""
     from vla_core.collect import collect
     from vla_core.config import ExperimentConfig
     from vla_core.training.trainer import Trainer
 
-    root = cache_dir() / "default_policy"
+    spec = ROBOTS[robot]
+    root = cache_dir() / ("default_policy" if robot == "sawyer" else f"default_policy_{robot}")
     ckpt = root / "run" / "best"
     if (ckpt / "model.safetensors").is_file():
         return ckpt
-    print(f"no default policy cached in {root}: creating it (about 20 minutes on a 2-core CPU)")
-    collect("metaworld-mt10", root / "data", EPISODES_PER_TASK, DEMO_TASKS, workers=2, progress=progress)
-    config_file = Path(__file__).resolve().parents[1] / "config" / "demo_policy.yaml"
+    takes = "about 20 minutes" if robot == "sawyer" else "about an hour and a half"
+    print(f"no default {robot} policy cached in {root}: creating it ({takes} on a 2-core CPU)")
+    collect(spec.suite, root / "data", spec.episodes_per_task, spec.tasks, workers=2, progress=progress,
+            max_steps=make_suite_max_steps(spec.suite), camera=spec.camera or None)
+    relative = Path("config") / robot / "demo_policy.yaml"
+    config_file = Path(__file__).resolve().parents[1] / relative
     from vla_core.launch.graph import find_share
 
     share = find_share("vla_bringup")
-    if share is not None and (share / "config" / "demo_policy.yaml").is_file():
-        config_file = share / "config" / "demo_policy.yaml"
+    if share is not None and (share / relative).is_file():
+        config_file = share / relative
     cfg = ExperimentConfig.load(config_file, [f"--data.path={root / 'data'}", f"--train.output_dir={root / 'run'}",
-                                              f"--train.steps={TRAIN_STEPS}"])
+                                              f"--train.steps={spec.train_steps}"])
     Trainer(cfg, progress=progress).run()
     return ckpt
+
+
+def make_suite_max_steps(suite: str) -> int:
+    """The suite's own episode length."""
+    from vla_core.env import make_suite
+
+    return make_suite(suite).max_steps
 
 
 class DemoDriver:
@@ -68,9 +101,10 @@ class DemoDriver:
     an operator. Scene resets are announced by the simulator (/episode/start), so they are no fault.
     """
 
-    def __init__(self):
+    def __init__(self, robot: DemoRobot = ROBOTS["sawyer"]):
+        import importlib
+
         import rclpy
-        from geometry_msgs.msg import TwistStamped
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool, Empty
@@ -91,7 +125,9 @@ class DemoDriver:
         self.record = False
         self.node.create_subscription(Bool, "/episode/done", lambda m: setattr(self, "done", m.data), 10)
         self.node.create_subscription(Bool, "/episode/success", lambda m: setattr(self, "success", m.data), 10)
-        self.node.create_subscription(TwistStamped, "/robot/cmd_twist", self._on_cmd, 50)
+        package, name = robot.command_type.split("/")
+        command_type = getattr(importlib.import_module(f"{package}.msg"), name)
+        self.node.create_subscription(command_type, robot.command_topic, self._on_cmd, 50)
         self.node.create_subscription(SafetyStatus, "/safety/status", lambda m: setattr(self, "status", m), 10)
         self.node.create_subscription(Image, "/viewer/image_raw", self._on_image, 5)
         self.executor = SingleThreadedExecutor()
@@ -167,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``make demo``."""
     parser = argparse.ArgumentParser(prog="python -m vla_bringup.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default="", help="use this checkpoint instead of the cached default policy")
-    parser.add_argument("--instructions", nargs="*", default=DEMO_INSTRUCTIONS)
+    parser.add_argument("--robot", default="sawyer", choices=sorted(ROBOTS), help="the simulated robot (config/<robot>/)")
+    parser.add_argument("--instructions", nargs="*", default=None, help="default: one per demo task of the robot")
     parser.add_argument("--seed", type=int, default=100_000, help="first evaluation seed (never used for collection)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per episode")
     parser.add_argument("--fault", type=float, default=None, metavar="SECONDS",
@@ -179,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     from vla_core.errors import VLAError
     from vla_core.video import save_rollout_gif
 
+    robot = ROBOTS[args.robot]
+    instructions = args.instructions or robot.instructions
     try:
-        ckpt = Path(args.checkpoint) if args.checkpoint else ensure_default_policy()
+        ckpt = Path(args.checkpoint) if args.checkpoint else ensure_default_policy(robot=args.robot)
     except VLAError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 2
@@ -189,14 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads((ckpt / "spec.json").read_text())
     camera = ",".join(spec["cameras"])
     log = open(out / "nodes.log", "w")
-    launch_args = [f"checkpoint:={ckpt}", f"camera:={camera}", "viewer_rate:=10.0"]
+    launch_args = [f"robot:={args.robot}", f"checkpoint:={ckpt}", f"camera:={camera}", "viewer_rate:=10.0"]
     launch = subprocess.Popen([sys.executable, "-m", "vla_core.cli", "launch", "robot", *launch_args],
                               stdout=log, stderr=subprocess.STDOUT)
     print(f"robot.launch (vla launch robot {' '.join(launch_args)}); node output in {out / 'nodes.log'}")
-    driver = DemoDriver()
+    driver = DemoDriver(robot)
     results, videos = [], []
     try:
-        for i, text in enumerate(args.instructions):
+        for i, text in enumerate(instructions):
             fault = args.fault if i == 0 else None
             r = driver.run_episode(text, args.seed + i, args.timeout, fault_at=fault)
             results.append(r)

@@ -28,6 +28,7 @@ def test_help_lists_subcommands():
     (["eval", "--checkpoint", "/nonexistent"], 2, "checkpoint '/nonexistent' does not exist"),
     (["export", "--checkpoint", "/nonexistent", "--out", "/tmp/x"], 2, "checkpoint '/nonexistent' does not exist"),
     (["collect", "--out", "/tmp/x", "--tasks", "fly-v3"], 2, "unknown task 'fly-v3'"),
+    (["collect", "--out", "/tmp/x", "--max-steps", "-1"], 2, "--max-steps must be >= 0"),
     (["data", "inspect", "/nonexistent"], 2, "does not exist"),
     (["launch", "robot", "nosuch:=1", "--dry-run"], 2, "unknown launch argument 'nosuch'"),
 ])
@@ -68,3 +69,14 @@ def test_bench_quick_reports_every_head():
 def test_backend_options_are_checked_before_any_work(tmp_path):
     r = vla("eval", "--checkpoint", str(tmp_path), "--backend", "onnxruntime", "--compile")
     assert r.returncode == 2 and "torch.compile applies to the torch back end" in r.stderr
+
+
+def test_episode_length_defaults_to_the_suites_own():
+    """--max-steps 0 (the default) is each suite's episode length: ALOHA's expert needs 400 steps, Meta-World 200."""
+    import argparse
+
+    from vla_core.cli import _max_steps
+
+    assert _max_steps(argparse.Namespace(max_steps=0, suite="aloha")) == 400
+    assert _max_steps(argparse.Namespace(max_steps=0, suite="metaworld-mt10")) == 200
+    assert _max_steps(argparse.Namespace(max_steps=120, suite="aloha")) == 120

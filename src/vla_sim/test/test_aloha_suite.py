@@ -116,7 +116,9 @@ def test_the_expert_completes_both_tasks_and_its_replay_is_what_the_planner_did(
 
 
 def test_the_inverse_kinematics_reaches_the_planned_gripper_poses(cube):
-    """Each step's joint solution puts both steered points within a millimetre of their waypoint poses."""
+    """Each step's joint solution puts both steered points within a centimetre of their waypoints: the posture pull
+    that keeps the straight wrist from drifting costs up to 7.5 mm (measured: the right arm reaching across to a
+    cube at y = 0.56, seed 5); without it every point is within 0.1 mm, and the wrist joints run to +-pi."""
     from vla_sim.aloha_suite import ARMS, interpolate, plan
 
     cube.reset(5)
@@ -135,4 +137,4 @@ def test_the_inverse_kinematics_reaches_the_planned_gripper_poses(cube):
         points = ik.points(ik.data)
         for arm in ARMS:
             xyz, _, _ = interpolate(waypoints[arm], t)
-            assert np.linalg.norm(points[arm][0] - xyz) < 1e-3, (t, arm, points[arm][0], xyz)
+            assert np.linalg.norm(points[arm][0] - xyz) < 1e-2, (t, arm, points[arm][0], xyz)
