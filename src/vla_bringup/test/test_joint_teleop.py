@@ -7,20 +7,27 @@ import time
 import numpy as np
 import rclpy  # noqa: F401 - required: a missing install fails, never skips
 from conftest import Launch, graph_with_overrides
+from std_srvs.srv import SetBool
 
 from vla_core.data.dataset import load_episodes
 from vla_sim.aloha_suite import CAMERAS, JOINT_NAMES, AlohaSuite
 
 
-def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env):
+def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env, probe):
     out = tmp_path / "teleop"
-    overrides = {"sim_robot": {"max_steps": 150, "camera_rate": 10.0}, "scripted_teleop": {"episodes": 2, "seed_start": 3}}
+    overrides = {"sim_robot": {"max_steps": 200, "camera_rate": 10.0}, "scripted_teleop": {"episodes": 2, "seed_start": 3}}
     launch = Launch(graph_with_overrides("teleop", tmp_path, overrides), ros_env, ["robot:=aloha", f"out_dir:={out}"])
     try:
         deadline = time.monotonic() + 150
         while "finished 2 demonstrations" not in launch.output() and launch.proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.5)
         assert "finished 2 demonstrations" in launch.output(), launch.output()
+        # A refused request after successful ones is answered and logged, not fatal (rclpy refuses a logging
+        # call site whose severity changes: the collector once died here when an episode was too short).
+        refused = probe.call(SetBool, "/teleop_collector/stop", SetBool.Request(data=True))
+        assert not refused.success and refused.message == "not recording"
+        time.sleep(0.5)
+        assert launch.proc.poll() is None, launch.output()
     finally:
         code = launch.stop()
     assert code == 0, launch.output()

@@ -359,6 +359,8 @@ class _IKSolver:
             # rest posture, so equal poses get equal joints: demonstrations a policy can learn.
             step = pinv @ err + POSTURE_GAIN * (np.eye(6) - pinv @ jac) @ (START_ARM - d.qpos[adr])
             d.qpos[adr] = np.clip(d.qpos[adr] + step, self.low[arm], self.high[arm])
+            if np.abs(step).max() < 1e-6:   # settled (where the posture pull leaves a residual error)
+                break
         return d.qpos[adr].copy()
 
 

@@ -109,7 +109,11 @@ class TeleopCollectorNode(Node):
         self._buttons = list(msg.buttons)
 
     def _log(self, ok: bool, message: str) -> None:
-        (self.get_logger().info if ok else self.get_logger().warning)(message)
+        # one call site per severity: rclpy refuses a call site whose severity changes between calls
+        if ok:
+            self.get_logger().info(message)
+        else:
+            self.get_logger().warning(message)
 
     def _srv_start(self, _req, res):
         res.success, res.message = self.recorder.start()
