@@ -88,4 +88,10 @@ def test_eval_baselines_report_the_expert_with_wilson_intervals(tmp_path):
     assert expert["success"] == 1.0 and zero["success"] == 0.0  # the scripted expert reaches; standing still does not
     assert expert["ci95"] == pytest.approx(list(wilson_interval(3, 3))) and zero["ci95"] == pytest.approx(list(wilson_interval(0, 3)))
     assert 0.4 < wilson_interval(3, 3)[0] < 0.5  # 3 of 3: the interval is wide, as it should be
+    # The interval always contains the rate itself (6 of 6 once rounded to an upper bound below 1.0, and the
+    # report's chart refused the negative error bar).
+    for n in range(1, 60):
+        for k in (0, n // 3, n):
+            lo, hi = wilson_interval(k, n)
+            assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n)
     assert agents["expert"]["tasks"]["reach-v3"]["mean_length"] < 150
