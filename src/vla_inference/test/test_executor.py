@@ -109,6 +109,39 @@ def test_new_instruction_and_stale_state_drop_the_plan():
     assert ex.scheduler.depth(0) == 0
 
 
+def test_an_episode_start_drops_the_plan_and_chunks_from_the_old_scene():
+    ex = executor()
+    ex.on_state(0.0)
+    ex.on_instruction("go")
+    _, req = ex.step(0.0)
+    ex.on_chunk(req.id, NAMES, P, 8, chunk(0.0), "go", 0.0)
+    t, req = 0.0, None
+    while req is None:                     # execute until the next chunk is asked for
+        t = round(t + P, 6)
+        ex.on_state(t)
+        action, req = ex.step(t)
+        assert action is not None
+    ex.on_episode_start(t + 0.05)          # the robot is reset before it arrives, same instruction
+    assert ex.scheduler.depth(ex.tick + 1) == 0
+    assert ex.on_chunk(req.id, NAMES, P, 8, chunk(50.0), "go", t) is None   # the old request: ignored
+    t = round(t + P, 6)
+    ex.on_state(t)
+    action, req = ex.step(t)
+    assert action is None and req is not None                                # holds, asks at once
+    # Answered from an observation taken before the reset (the policy had no new image yet): refused...
+    assert ex.on_chunk(req.id, NAMES, P, 8, chunk(70.0), "go", t - P + 0.05) is None
+    assert ex.pre_episode_chunks == 1 and ex.scheduler.depth(ex.tick + 1) == 0
+    t = round(t + P, 6)
+    ex.on_state(t)
+    action, req = ex.step(t)               # ...and asked again at the next tick
+    assert action is None and req is not None
+    assert ex.on_chunk(req.id, NAMES, P, 8, chunk(90.0), "go", t) is None
+    t = round(t + P, 6)
+    ex.on_state(t)
+    assert ex.step(t)[0][0] == 91.0        # the new scene's chunk runs
+    assert ex.diagnostics()["pre_episode_chunks"] == 1
+
+
 def test_real_time_chunking_freezes_the_measured_delay():
     ex = executor(mode="rtc", execute_steps=2, delay_margin=1)
     ex.on_state(0.0)

@@ -76,6 +76,8 @@ class Executor:
         self._next_id = 1
         self._pending: Request | None = None
         self._pending_time: float | None = None
+        self._episode_start: float | None = None   # stamp of the last episode start (chunks from before it are void)
+        self.pre_episode_chunks = 0                 # chunks refused for being computed from the previous episode
 
     # ------------------------------------------------------------------ inputs
     def on_state(self, now: float) -> None:
@@ -93,6 +95,13 @@ class Executor:
         self.instruction = text
         self.flush()
         return True
+
+    def on_episode_start(self, stamp: float) -> None:
+        """The robot was moved to a new episode's start at ``stamp`` (a simulator or operator reset): drop the
+        plan, and refuse chunks computed from observations up to ``stamp`` (they show the old scene); the
+        next tick asks again. Without this the rest of the last episode's chunk plays at the new start."""
+        self.flush()
+        self._episode_start = stamp
 
     def flush(self) -> None:
         """Drop the plan and forget the request in flight: its chunk was computed for another situation."""
@@ -120,6 +129,10 @@ class Executor:
         elif len(actions) != horizon * n or not np.isfinite(actions).all():
             problem = f"a chunk of {len(actions)} values for horizon {horizon} x {n} actions, or with non-finite values"
         self._pending = None
+        if problem is None and self._episode_start is not None and obs_time <= self._episode_start:
+            self.pre_episode_chunks += 1   # the observation predates the reset: ask again at the next tick
+            self.scheduler.cancel()
+            return None
         if problem:
             self.refused += 1
             self.scheduler.cancel()
@@ -163,4 +176,5 @@ class Executor:
         s = self.scheduler
         return {"plan_depth": s.planned, "holds": s.holds, "chunks": s.chunks,
                 "stale_actions_skipped": s.stale_skipped, "missed_ticks": self.missed_ticks, "refused_chunks": self.refused,
-                "inference_delay_ticks": max(self.delays) if self.delays else 0}
+                "inference_delay_ticks": max(self.delays) if self.delays else 0,
+                "pre_episode_chunks": self.pre_episode_chunks}

@@ -1,7 +1,9 @@
 """vla_controller: the executor. One command per control tick from the chunk scheduler; no model code.
 
 Subscribes  /vla/action_chunk (vla_msgs/ActionChunk, from vla_policy), /joint_states (freshness of
-            the robot's state), /instruction (std_msgs/String: a new one flushes the plan)
+            the robot's state), /instruction (std_msgs/String: a new one flushes the plan),
+            /episode/start (std_msgs/Header: the robot was reset at header.stamp; flushes the plan and
+            refuses chunks computed from older observations)
 Publishes   /vla/chunk_request (vla_msgs/ChunkRequest) when the scheduler wants a chunk,
             once per control tick, by the robot's command interface (robot.yaml remaps these topics to
             the safety monitor, never to the robot):
@@ -40,7 +42,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Float64, String
+from std_msgs.msg import Float64, Header, String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_core.env import EE_VELOCITY, JOINT_POSITION
@@ -111,6 +113,7 @@ class VLAControllerNode(Node):
         self.pub_request = self.create_publisher(ChunkRequest, "/vla/chunk_request", 10)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(ActionChunk, "/vla/action_chunk", self._on_chunk, 10)
+        self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_subscription(JointState, "/joint_states", lambda _m: self.core.on_state(self._now()), qos_profile_sensor_data)
         subscribe_latched_and_volatile(self, String, "/instruction", self._on_instruction)
         self.create_timer(self.core.period, self._on_tick)
@@ -140,6 +143,10 @@ class VLAControllerNode(Node):
     def _on_instruction(self, msg: String) -> None:
         if self.core.on_instruction(msg.data):
             self.get_logger().info(f"instruction: '{msg.data}'")
+
+    def _on_episode_start(self, msg: Header) -> None:
+        self.core.on_episode_start(msg.stamp.sec + msg.stamp.nanosec * 1e-9)
+        self.get_logger().info(f"episode start ({msg.frame_id or 'robot reset'}): plan dropped")
 
     def _on_chunk(self, msg: ActionChunk) -> None:
         step = msg.step_duration.sec + msg.step_duration.nanosec * 1e-9
