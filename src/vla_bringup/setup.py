@@ -15,6 +15,8 @@ setup(
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         # one folder of parameter files per robot: config/<robot>/*.yaml
         *[(f"share/{package_name}/{d}", glob(f"{d}/*.yaml")) for d in sorted(x.rstrip("/") for x in glob("config/*/"))],
+        # the trained default policies shipped with the demo: policies/<robot>/ (a checkpoint directory)
+        *[(f"share/{package_name}/{d}", glob(f"{d}/*")) for d in sorted(x.rstrip("/") for x in glob("policies/*/"))],
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -1,4 +1,5 @@
-"""The main job end to end, scaled down: create the default policy (collect + train), then drive the real graph."""
+"""The main job end to end, scaled down: make the default policy by its recipe (collect + train, what
+``--from-recipe`` does and what produced the shipped one), then drive the real graph."""
 
 import dataclasses
 import json
@@ -16,11 +17,15 @@ def test_demo_creates_the_default_policy_and_runs_instructions(tmp_path, ros_env
     small = dataclasses.replace(demo.ROBOTS["sawyer"], tasks=["drawer-close-v3"], episodes_per_task=2, train_steps=3)
     monkeypatch.setitem(demo.ROBOTS, "sawyer", small)
     out = tmp_path / "demo"
-    code = demo.main(["--instructions", "close the drawer", "make me a sandwich", "--timeout", "20", "--out", str(out)])
+    code = demo.main(["--from-recipe", "--instructions", "close the drawer", "make me a sandwich", "--timeout", "20",
+                      "--episodes-per-instruction", "2", "--out", str(out)])
     assert code == 1  # the unknown instruction is reported as refused
     assert (tmp_path / "cache" / "default_policy" / "run" / "best" / "model.safetensors").is_file()
     summary = json.loads((out / "summary.json").read_text())
-    first, second = summary["episodes"]
+    first, again, second = summary["episodes"]  # two seeds of the known instruction; the unknown one is refused once
+    assert (first["seed"], again["seed"]) == (100_000, 100_001) and again["task"] == "drawer-close-v3"
+    assert summary["per_instruction"]["close the drawer"]["episodes"] == 2
+    assert "make me a sandwich" not in summary["per_instruction"]
     assert first["task"] == "drawer-close-v3" and first["commands"] > 0 and "error" not in first
     assert "matches no task" in second["error"]
     safety = summary["safety"]
@@ -44,7 +49,8 @@ def test_demo_creates_the_default_policy_and_runs_instructions(tmp_path, ros_env
     monkeypatch.setattr(vla_core.collect, "collect", must_not_run)
     monkeypatch.setattr(vla_core.training.trainer.Trainer, "run", must_not_run)
     faulty = tmp_path / "fault"
-    assert demo.main(["--instructions", "close the drawer", "--timeout", "20", "--fault", "1.0", "--out", str(faulty)]) == 0
+    assert demo.main(["--from-recipe", "--instructions", "close the drawer", "--timeout", "20", "--fault", "1.0",
+                      "--out", str(faulty)]) == 0
     summary = json.loads((faulty / "summary.json").read_text())
     assert summary["episodes"][0]["fault"] == "e-stop"
     safety = summary["safety"]

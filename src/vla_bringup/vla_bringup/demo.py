@@ -3,10 +3,12 @@
     make demo            (or: python -m vla_bringup.demo [--robot aloha] [--instructions "open the drawer" ...])
     make demo ROBOT=aloha
 
-1. If no default policy for the robot is cached (``$VLA_CACHE``, default ``~/.cache/vla``), create it:
-   scripted demonstrations of the demo tasks (``vla collect``) and a training run from the robot's
-   ``config/<robot>/demo_policy.yaml`` (Sawyer: about 15 minutes on a 2-core CPU; ALOHA: about an
-   hour). Later runs reuse it.
+1. The policy: the trained default policy shipped with this package (``policies/<robot>/``, the
+   Sawyer's), else - or with ``--from-recipe`` - the one made by the robot's recipe and cached in
+   ``$VLA_CACHE`` (default ``~/.cache/vla``), created on first use: scripted demonstrations of the
+   demo tasks (``vla collect``) and a training run from ``config/<robot>/demo_policy.yaml`` (Sawyer:
+   about 8 minutes on a 2-core CPU; ALOHA: about an hour and a half). ``policies/sawyer/README.md``
+   names the command that produced the shipped one.
 2. Bring up robot.yaml (sim_robot + vla_policy + vla_controller + safety_monitor) under the
    ``vla launch`` supervisor, then for each instruction reset the episode through sim_robot's
    ~/reset service and wait for it to end. The e-stop is never released by the demo.
@@ -59,28 +61,42 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VLA_CACHE", Path.home() / ".cache" / "vla"))
 
 
-def ensure_default_policy(progress: bool = True, robot: str = "sawyer") -> Path:
-    """The robot's cached default checkpoint, created on first use (collect + train)."""
+def package_file(relative: str | Path) -> Path:
+    """A file of this package: installed (share/vla_bringup) if there, else in the source tree."""
+    from vla_core.launch.graph import find_share
+
+    share = find_share("vla_bringup")
+    if share is not None and (share / relative).exists():
+        return share / relative
+    return Path(__file__).resolve().parents[1] / relative
+
+
+def shipped_policy(robot: str) -> Path | None:
+    """The trained default policy shipped for ``robot`` (``policies/<robot>/``), or None."""
+    ckpt = package_file(Path("policies") / robot)
+    return ckpt if (ckpt / "model.safetensors").is_file() else None
+
+
+def ensure_default_policy(progress: bool = True, robot: str = "sawyer", from_recipe: bool = False) -> Path:
+    """The robot's default checkpoint: the shipped one, else (or if ``from_recipe``) the recipe's, cached
+    and created on first use (collect + train)."""
     from vla_core.collect import collect
     from vla_core.config import ExperimentConfig
     from vla_core.training.trainer import Trainer
 
+    shipped = None if from_recipe else shipped_policy(robot)
+    if shipped is not None:
+        return shipped
     spec = ROBOTS[robot]
     root = cache_dir() / ("default_policy" if robot == "sawyer" else f"default_policy_{robot}")
     ckpt = root / "run" / "best"
     if (ckpt / "model.safetensors").is_file():
         return ckpt
-    takes = "about 20 minutes" if robot == "sawyer" else "about an hour and a half"
+    takes = "about 8 minutes" if robot == "sawyer" else "about an hour and a half"
     print(f"no default {robot} policy cached in {root}: creating it ({takes} on a 2-core CPU)")
     collect(spec.suite, root / "data", spec.episodes_per_task, spec.tasks, workers=2, progress=progress,
             max_steps=make_suite_max_steps(spec.suite), camera=spec.camera or None)
-    relative = Path("config") / robot / "demo_policy.yaml"
-    config_file = Path(__file__).resolve().parents[1] / relative
-    from vla_core.launch.graph import find_share
-
-    share = find_share("vla_bringup")
-    if share is not None and (share / relative).is_file():
-        config_file = share / relative
+    config_file = package_file(Path("config") / robot / "demo_policy.yaml")
     cfg = ExperimentConfig.load(config_file, [f"--data.path={root / 'data'}", f"--train.output_dir={root / 'run'}",
                                               f"--train.steps={spec.train_steps}"])
     Trainer(cfg, progress=progress).run()
@@ -202,10 +218,16 @@ def safety_report(status) -> dict | None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``make demo``."""
     parser = argparse.ArgumentParser(prog="python -m vla_bringup.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", default="", help="use this checkpoint instead of the cached default policy")
+    parser.add_argument("--checkpoint", default="", help="use this checkpoint instead of the default policy")
+    parser.add_argument("--from-recipe", action="store_true",
+                        help="use the policy made by config/<robot>/demo_policy.yaml (cached; created on first use, "
+                             "collect + train) instead of the shipped one")
     parser.add_argument("--robot", default="sawyer", choices=sorted(ROBOTS), help="the simulated robot (config/<robot>/)")
     parser.add_argument("--instructions", nargs="*", default=None, help="default: one per demo task of the robot")
-    parser.add_argument("--seed", type=int, default=100_000, help="first evaluation seed (never used for collection)")
+    parser.add_argument("--seed", type=int, default=100_000, help="first evaluation seed of every instruction (never used for collection)")
+    parser.add_argument("--episodes-per-instruction", type=int, default=1, metavar="N",
+                        help="run each instruction on seeds SEED .. SEED+N-1 (the seeds vla eval uses); "
+                             "a video of the first only")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per episode")
     parser.add_argument("--fault", type=float, default=None, metavar="SECONDS",
                         help="press the e-stop this many seconds into the first episode (shows that the fault, and "
@@ -219,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     robot = ROBOTS[args.robot]
     instructions = args.instructions or robot.instructions
     try:
-        ckpt = Path(args.checkpoint) if args.checkpoint else ensure_default_policy(robot=args.robot)
+        ckpt = Path(args.checkpoint) if args.checkpoint else ensure_default_policy(robot=args.robot,
+                                                                                  from_recipe=args.from_recipe)
     except VLAError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 2
@@ -234,21 +257,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"robot.launch (vla launch robot {' '.join(launch_args)}); node output in {out / 'nodes.log'}")
     driver = DemoDriver(robot)
     results, videos = [], []
+    n = max(1, args.episodes_per_instruction)
+    latched = False
     try:
         for i, text in enumerate(instructions):
-            fault = args.fault if i == 0 else None
-            r = driver.run_episode(text, args.seed + i, args.timeout, fault_at=fault)
-            results.append(r)
-            verdict = "success" if r["success"] else ("refused: " + r["error"] if "error" in r else "failure")
-            print(f"  '{text}': {verdict}" + (f" in {r['seconds']} s, {r['commands']} commands, interval p50 "
-                                              f"{r['command_interval_ms']['p50']} ms p99 {r['command_interval_ms']['p99']} ms"
-                                              if "error" not in r else "") + (" (e-stop pressed)" if r.get("fault") else ""))
-            if r.get("frames"):
-                name = f"rollout_{i}_{r['task']}.gif"
-                save_rollout_gif(out / name, r["frames"], text, r["success"], fps=10.0)
-                videos.append(name)
-            if r.get("fault"):
-                break  # the e-stop is latched: only an operator's ~/reset releases it
+            for j in range(n):
+                fault = args.fault if i == 0 and j == 0 else None
+                r = driver.run_episode(text, args.seed + j, args.timeout, fault_at=fault)
+                results.append(r)
+                verdict = "success" if r["success"] else ("refused: " + r["error"] if "error" in r else "failure")
+                label = f"'{text}'" + (f" seed {args.seed + j}" if n > 1 else "")
+                print(f"  {label}: {verdict}"
+                      + (f" in {r['seconds']} s, {r['commands']} commands, interval p50 {r['command_interval_ms']['p50']} "
+                         f"ms p99 {r['command_interval_ms']['p99']} ms" if "error" not in r else "")
+                      + (" (e-stop pressed)" if r.get("fault") else ""))
+                if r.get("frames") and j == 0:
+                    name = f"rollout_{i}_{r['task']}.gif"
+                    save_rollout_gif(out / name, r["frames"], text, r["success"], fps=10.0)
+                    videos.append(name)
+                r.pop("frames", None)
+                if "error" in r:
+                    break  # a refused instruction is refused on every seed
+                if r.get("fault"):
+                    latched = True  # the e-stop is latched: only an operator's ~/reset releases it
+                    break
+            if latched:
+                break
         status = driver.status
     finally:
         driver.close()
@@ -263,10 +297,21 @@ def main(argv: list[str] | None = None) -> int:
 
         shutil.copyfile(out / videos[0], out / "rollout.gif")
     safety = safety_report(status)
-    summary = {"checkpoint": str(ckpt), "episodes": [{k: v for k, v in r.items() if k != "frames"} for r in results],
-               "success_rate": float(np.mean([r["success"] for r in results])) if results else 0.0, "safety": safety,
-               "videos": videos}
+    from vla_core.evaluation import wilson_interval
+
+    per_instruction = {}
+    for text in dict.fromkeys(r["instruction"] for r in results if "error" not in r):
+        wins = [r["success"] for r in results if r["instruction"] == text]
+        per_instruction[text] = {"episodes": len(wins), "success": float(np.mean(wins)),
+                                 "ci95": list(wilson_interval(int(sum(wins)), len(wins)))}
+    summary = {"checkpoint": str(ckpt), "episodes": results,
+               "success_rate": float(np.mean([r["success"] for r in results])) if results else 0.0,
+               "per_instruction": per_instruction, "safety": safety, "videos": videos}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if n > 1:
+        for text, v in per_instruction.items():
+            print(f"  '{text}': {100 * v['success']:.0f} % [{100 * v['ci95'][0]:.0f}-{100 * v['ci95'][1]:.0f}] "
+                  f"of {v['episodes']} seeds")
     print(f"success {sum(r['success'] for r in results)}/{len(results)}")
     if safety is not None:
         print(f"safety monitor: {safety['interventions']} interventions (clipped {safety['clipped']}, rejected "
