@@ -78,8 +78,10 @@ def shipped_policy(robot: str) -> Path | None:
 
 
 def ensure_default_policy(progress: bool = True, robot: str = "sawyer", from_recipe: bool = False) -> Path:
-    """The robot's default checkpoint: the shipped one, else (or if ``from_recipe``) the recipe's, cached
-    and created on first use (collect + train)."""
+    """The robot's default checkpoint: the shipped one, else (or if ``from_recipe``) the recipe's.
+
+    The recipe's is cached in ``$VLA_CACHE`` and created on first use (collect + train).
+    """
     from vla_core.collect import collect
     from vla_core.config import ExperimentConfig
     from vla_core.training.trainer import Trainer

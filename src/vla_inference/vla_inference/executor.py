@@ -97,9 +97,12 @@ class Executor:
         return True
 
     def on_episode_start(self, stamp: float) -> None:
-        """The robot was moved to a new episode's start at ``stamp`` (a simulator or operator reset): drop the
-        plan, and refuse chunks computed from observations up to ``stamp`` (they show the old scene); the
-        next tick asks again. Without this the rest of the last episode's chunk plays at the new start."""
+        """The robot was moved to a new episode's start at ``stamp`` (a simulator or operator reset).
+
+        Drops the plan and refuses chunks computed from observations up to ``stamp`` (they show the old
+        scene); the next tick asks again. Without this the rest of the last episode's chunk plays at the
+        new start.
+        """
         self.flush()
         self._episode_start = stamp
 
