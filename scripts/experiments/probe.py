@@ -44,11 +44,15 @@ def run(cmd: list[str], log: Path) -> float:
     return time.perf_counter() - t0
 
 
-def subset(data: Path, tasks: list[str], out: Path) -> Path:
-    """A directory of links to the episodes of ``tasks`` (episodes are named <task>__<seed>.h5)."""
+def subset(data: Path, tasks: list[str], out: Path, per_task: int = 0) -> Path:
+    """A directory of links to the episodes of ``tasks`` (episodes are named <task>__<seed>.h5);
+    ``per_task`` > 0 keeps the first that many seeds of each task."""
     out.mkdir(parents=True, exist_ok=True)
+    kept: dict[str, int] = {}
     for f in sorted(data.glob("*.h5")):
-        if not tasks or f.name.split("__")[0] in tasks:
+        task = f.name.split("__")[0]
+        if (not tasks or task in tasks) and (per_task <= 0 or kept.get(task, 0) < per_task):
+            kept[task] = kept.get(task, 0) + 1
             link = out / f.name
             if not link.exists():
                 link.symlink_to(f.resolve())
@@ -61,6 +65,7 @@ def main() -> int:
     p.add_argument("name")
     p.add_argument("--data", required=True)
     p.add_argument("--tasks", default="", help="comma-separated task subset (default: every task in --data)")
+    p.add_argument("--episodes-per-task", type=int, default=0, help="first N seeds of each task (default: all)")
     p.add_argument("--train", default="", help="extra arguments of vla train")
     p.add_argument("--eval", default="", help="extra arguments of vla eval")
     p.add_argument("--note", default="")
@@ -68,7 +73,7 @@ def main() -> int:
     tasks = [t for t in args.tasks.split(",") if t]
     run_dir = ROOT / "runs" / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    data = subset(ROOT / args.data, tasks, run_dir / "data") if tasks else ROOT / args.data
+    data = subset(ROOT / args.data, tasks, run_dir / "data", args.episodes_per_task) if tasks or args.episodes_per_task else ROOT / args.data
     vla = [sys.executable, "-m", "vla_core.cli"]
     train_cmd = [*vla, "train", *shlex.split(args.train), f"--data.path={data}", f"--train.output_dir={run_dir / 'train'}",
                  "--no-progress"]
