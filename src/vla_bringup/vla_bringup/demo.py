@@ -141,6 +141,7 @@ class DemoDriver:
         self.frames: list[np.ndarray] = []
         self.status = None
         self.record = False
+        self.record_video = True
         self.node.create_subscription(Bool, "/episode/done", lambda m: setattr(self, "done", m.data), 10)
         self.node.create_subscription(Bool, "/episode/success", lambda m: setattr(self, "success", m.data), 10)
         package, name = robot.command_type.split("/")
@@ -157,17 +158,22 @@ class DemoDriver:
             self.cmd_times.append(time.monotonic())
 
     def _on_image(self, msg):
-        if self.record:
+        if self.record and self.record_video:
             from vla_core.image_codec import image_to_numpy
 
             self.frames.append(np.array(image_to_numpy(msg)))
 
-    def run_episode(self, instruction: str, seed: int, timeout: float, fault_at: float | None = None) -> dict:
-        """Reset with ``instruction`` and wait for the episode to end; ``fault_at``: seconds in, press the e-stop."""
+    def run_episode(self, instruction: str, seed: int, timeout: float, fault_at: float | None = None,
+                    video: bool = True) -> dict:
+        """Reset with ``instruction`` and wait for the episode to end.
+
+        ``fault_at``: seconds in, press the e-stop; ``video``: keep the viewer's frames (decoded only then).
+        """
         if not self.reset_client.wait_for_service(timeout_sec=60):
             raise RuntimeError("sim_robot's ~/reset service did not appear")
         self.done = self.success = False
         self.cmd_times, self.frames = [], []
+        self.record_video = video
         future = self.reset_client.call_async(self.ResetEpisode.Request(instruction=instruction, seed=seed))
         while not future.done():
             time.sleep(0.01)
@@ -265,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, text in enumerate(instructions):
             for j in range(n):
                 fault = args.fault if i == 0 and j == 0 else None
-                r = driver.run_episode(text, args.seed + j, args.timeout, fault_at=fault)
+                r = driver.run_episode(text, args.seed + j, args.timeout, fault_at=fault, video=j == 0)
                 results.append(r)
                 verdict = "success" if r["success"] else ("refused: " + r["error"] if "error" in r else "failure")
                 label = f"'{text}'" + (f" seed {args.seed + j}" if n > 1 else "")
@@ -273,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                       + (f" in {r['seconds']} s, {r['commands']} commands, interval p50 {r['command_interval_ms']['p50']} "
                          f"ms p99 {r['command_interval_ms']['p99']} ms" if "error" not in r else "")
                       + (" (e-stop pressed)" if r.get("fault") else ""))
-                if r.get("frames") and j == 0:
+                if r.get("frames"):
                     name = f"rollout_{i}_{r['task']}.gif"
                     save_rollout_gif(out / name, r["frames"], text, r["success"], fps=10.0)
                     videos.append(name)
