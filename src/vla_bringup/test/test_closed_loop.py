@@ -41,7 +41,7 @@ def test_commands_reach_the_robot_only_through_the_monitor(tiny_checkpoint, ros_
         last = probe.received["/joint_states"][-1][1].position
         assert max(abs(a - b) for a, b in zip(first[:3], last[:3])) > 1e-3  # the hand moved
         status = probe.received["/safety/status"][-1][1]
-        assert status.estop_count == 0 and status.state != SafetyStatus.ESTOP, status
+        assert status.estop_count == 0 and status.state != SafetyStatus.ESTOP, (list(status.reasons), launch.output())
     finally:
         code = launch.stop()
     assert code == 0, launch.output()
