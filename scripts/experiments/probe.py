@@ -32,6 +32,16 @@ Success: unseen seeds (from 100000), 95 % Wilson intervals in brackets. Change o
 """
 
 
+def insert_rows(table: Path, rows: list[str]) -> None:
+    """Add ``rows`` at the end of the table (the first block of ``|`` lines), above the notes that follow it."""
+    lines = table.read_text().splitlines()
+    at = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
+    while at < len(lines) and lines[at].startswith("|"):
+        at += 1
+    lines[at:at] = rows
+    table.write_text("\n".join(lines) + "\n")
+
+
 def run(cmd: list[str], log: Path) -> float:
     """Run ``cmd`` (output to ``log``); returns wall seconds; stops the experiment on failure."""
     t0 = time.perf_counter()
@@ -95,8 +105,7 @@ def main() -> int:
         rows.append(f"| {args.name} ({agent}) | {args.note} | {len(s['tasks'])} | {train_s / 60:.0f} min, {result['step']} steps "
                     f"| {result['samples_per_s']:.0f} | {eval_s / 60:.0f} min | {per_task} | **{100 * s['average_success']:.1f} %** "
                     f"[{100 * lo:.0f}-{100 * hi:.0f}] | {machine} | `{command}` |")
-    with open(TABLE, "a") as f:
-        f.write("\n".join(rows) + "\n")
+    insert_rows(TABLE, rows)
     with open(run_dir / "commands.txt", "w") as f:
         f.write(" ".join(shlex.quote(c) for c in train_cmd) + "\n" + " ".join(shlex.quote(c) for c in eval_cmd) + "\n")
     print("\n".join(rows))
