@@ -19,6 +19,14 @@ def chunk(first, h=8):
     return np.array([[first + i, 0, 0, -1] for i in range(h)], float).reshape(-1)
 
 
+def started(start=100.0, **kw):
+    """An executor with a state at ``start`` and the instruction "go" (not 0 by default: times add, they must also subtract)."""
+    ex = executor(**kw)
+    ex.on_state(start)
+    ex.on_instruction("go")
+    return ex
+
+
 def test_holds_until_state_instruction_and_a_chunk():
     ex = executor()
     assert ex.step(0.0) == (None, None)  # no state yet
@@ -32,9 +40,7 @@ def test_holds_until_state_instruction_and_a_chunk():
 
 
 def test_a_chunk_is_compensated_for_latency_from_its_stamp():
-    ex = executor()
-    ex.on_state(0.0)
-    ex.on_instruction("go")
+    ex = started(0.0)
     _, req = ex.step(0.0)                     # tick 0 asks
     ex.on_state(0.1)
     assert ex.step(0.1) == (None, None)       # tick 1: still computing
@@ -47,9 +53,7 @@ def test_a_chunk_is_compensated_for_latency_from_its_stamp():
 
 
 def test_late_ticks_are_skipped_and_counted():
-    ex = executor()
-    ex.on_state(0.0)
-    ex.on_instruction("go")
+    ex = started(0.0)
     _, req = ex.step(0.0)
     ex.on_chunk(req.id, NAMES, P, 8, chunk(0.0), "go", obs_time=0.0)
     ex.on_state(0.1)
@@ -66,9 +70,7 @@ def test_late_ticks_are_skipped_and_counted():
     (NAMES, P, np.where(np.arange(32) == 5, np.nan, chunk(0.0)), "non-finite"),
 ])
 def test_chunks_for_another_robot_or_rate_are_refused_and_the_robot_holds(names, step, values, words):
-    ex = executor()
-    ex.on_state(0.0)
-    ex.on_instruction("go")
+    ex = started(0.0)
     _, req = ex.step(0.0)
     assert words in ex.on_chunk(req.id, names, step, 8, values, "go", obs_time=0.0)
     ex.on_state(0.1)
@@ -94,9 +96,7 @@ def test_superseded_and_foreign_answers_are_ignored():
 
 
 def test_new_instruction_and_stale_state_drop_the_plan():
-    ex = executor()
-    ex.on_state(0.0)
-    ex.on_instruction("go")
+    ex = started(0.0)
     _, req = ex.step(0.0)
     ex.on_chunk(req.id, NAMES, P, 8, chunk(0.0), "go", 0.0)
     ex.on_state(0.1)
@@ -110,9 +110,7 @@ def test_new_instruction_and_stale_state_drop_the_plan():
 
 
 def test_an_episode_start_drops_the_plan_and_chunks_from_the_old_scene():
-    ex = executor()
-    ex.on_state(0.0)
-    ex.on_instruction("go")
+    ex = started(0.0)
     _, req = ex.step(0.0)
     ex.on_chunk(req.id, NAMES, P, 8, chunk(0.0), "go", 0.0)
     t, req = 0.0, None
@@ -143,9 +141,7 @@ def test_an_episode_start_drops_the_plan_and_chunks_from_the_old_scene():
 
 
 def test_real_time_chunking_freezes_the_measured_delay():
-    ex = executor(mode="rtc", execute_steps=2, delay_margin=1)
-    ex.on_state(0.0)
-    ex.on_instruction("go")
+    ex = started(0.0, mode="rtc", execute_steps=2, delay_margin=1)
     _, req = ex.step(0.0)
     assert req.frozen == 1 and req.prefix.size == 0     # no delay measured yet: the margin alone
     ex.on_state(0.1)
@@ -165,14 +161,6 @@ def test_config_validation():
                       ({"delay_margin": -1}, "delay_margin >= 0"), ({"action_names": []}, "action_names must name")]:
         with pytest.raises(ValueError, match=words):
             ExecutorConfig(**({"action_names": ["a"]} | kw))
-
-
-def started(start=100.0, **kw):
-    """An executor whose clock starts at ``start`` (not 0: times add, they must also subtract)."""
-    ex = executor(**kw)
-    ex.on_state(start)
-    ex.on_instruction("go")
-    return ex
 
 
 def test_ticks_delays_and_timeouts_with_a_clock_not_at_zero():
