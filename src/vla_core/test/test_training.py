@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -7,6 +8,9 @@ from conftest import TINY
 from vla_core.checkpoint import load_policy
 from vla_core.cli import main
 from vla_core.config import ExperimentConfig
+from vla_core.data.episode import write_episode
+from vla_core.data.synthetic import make_episode
+from vla_core.errors import DatasetError
 from vla_core.training.finetune import count_parameters
 from vla_core.training.trainer import Trainer
 
@@ -157,3 +161,35 @@ def test_parameter_ema_averages_trainable_parameters_only():
     other = ParameterEMA(model, decay=0.75)
     other.load_state_dict(ema.state_dict())
     assert other.updates == 2 and torch.equal(other.shadow[0], ema.shadow[0])
+
+
+def _mixed_dataset(directory):
+    """Four successful synthetic episodes and two failed ones whose actions are ten times larger."""
+    for i in range(6):
+        ep = make_episode(i)
+        if i >= 4:
+            ep = dataclasses.replace(ep, success=False, actions=ep.actions * 10)
+        write_episode(directory / f"episode_{i:06d}.h5", ep)
+    return directory
+
+
+def test_failed_demonstrations_are_left_out_unless_asked_for(tmp_path, capsys):
+    data = _mixed_dataset(tmp_path / "data")
+    common = [*TINY, f"--data.path={data}", "--train.device=cpu", "--data.val_fraction=0", "--train.tensorboard=false"]
+    default = Trainer(ExperimentConfig.load(None, [*common, f"--train.output_dir={tmp_path / 'a'}"]), progress=False)
+    assert "left out 2 of 6 episodes marked unsuccessful" in capsys.readouterr().out
+    assert len(default.train_set) == 4 * 24
+    assert max(default.spec.action_high) < 3.0  # the failed episodes' actions (up to 5) are not the trained range
+    everything = Trainer(ExperimentConfig.load(None, [*common, f"--train.output_dir={tmp_path / 'b'}",
+                                                      "--data.successful_only=false"]), progress=False)
+    assert len(everything.train_set) == 6 * 24
+    assert max(everything.spec.action_high) > 3.0
+
+
+def test_a_dataset_without_successful_episodes_is_a_clear_error(tmp_path):
+    for i in range(2):
+        write_episode(tmp_path / f"episode_{i:06d}.h5", dataclasses.replace(make_episode(i), success=False))
+    cfg = ExperimentConfig.load(None, [*TINY, f"--data.path={tmp_path}", "--train.device=cpu",
+                                       f"--train.output_dir={tmp_path / 'run'}"])
+    with pytest.raises(DatasetError, match="none of its 2 episodes is marked successful"):
+        Trainer(cfg, progress=False)

@@ -177,6 +177,8 @@ class DataConfig:
     """Demonstrations: a directory of episode files (``*.h5``).
 
     ``cameras``: camera names to use (empty = all cameras in the episodes).
+    ``successful_only``: train on the episodes marked successful only (collection keeps failed
+    demonstrations, marked; a policy should not imitate them).
     ``val_fraction``: fraction of episodes held out for validation (split by episode).
     ``memory_budget_mb``: decoded images up to this size are held in memory; a larger dataset is
     read from disk per batch.
@@ -185,6 +187,7 @@ class DataConfig:
 
     path: str = ""
     cameras: list[str] = field(default_factory=list)
+    successful_only: bool = True
     val_fraction: float = 0.1
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     memory_budget_mb: float = 4096.0

@@ -27,7 +27,7 @@ from vla_core.checkpoint import load_matching_weights, load_policy, save_checkpo
 from vla_core.config import ExperimentConfig
 from vla_core.data.augment import color_jitter, random_shift
 from vla_core.data.dataset import EpisodeDataset, dataset_stats, load_episodes, spec_from_episodes, split_by_episode
-from vla_core.errors import ConfigError
+from vla_core.errors import ConfigError, DatasetError
 from vla_core.policy import make_policy
 from vla_core.training.distributed import DistInfo, batch_indices, init_distributed, mean_across_ranks, shutdown_distributed, steps_share
 from vla_core.training.ema import ParameterEMA
@@ -109,9 +109,18 @@ class Trainer:
         self.skipped = report.skipped
         for _name, why in report.skipped:
             self._print(f"skipped {why}")
-        train_eps, val_eps = split_by_episode(report.episodes, config.data.val_fraction, tc.seed)
+        episodes = report.episodes
+        if config.data.successful_only:
+            episodes = [ep for ep in report.episodes if ep.success]
+            if not episodes:
+                raise DatasetError(f"dataset directory '{config.data.path}': none of its {len(report.episodes)} episodes is "
+                                   f"marked successful (set data.successful_only=false to train on them anyway)")
+            if len(episodes) < len(report.episodes):
+                self._print(f"left out {len(report.episodes) - len(episodes)} of {len(report.episodes)} episodes marked "
+                            f"unsuccessful (data.successful_only)")
+        train_eps, val_eps = split_by_episode(episodes, config.data.val_fraction, tc.seed)
         pc = config.policy
-        self.spec = spec_from_episodes(report.episodes, config.data.cameras or None)
+        self.spec = spec_from_episodes(episodes, config.data.cameras or None)
         budget = config.data.memory_budget_mb
         self.train_set = EpisodeDataset(train_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras), budget)
         self.val_set = (EpisodeDataset(val_eps, pc.horizon, pc.n_obs_steps, list(self.spec.cameras),
