@@ -7,10 +7,11 @@ import time
 import numpy as np
 import rclpy  # noqa: F401 - required: a missing install fails, never skips
 import yaml
-from builtin_interfaces.msg import Duration
 from conftest import Launch
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from vla_ros.stamps import duration
 
 TOPIC = "/joint_trajectory_controller/joint_trajectory"
 
@@ -29,7 +30,7 @@ def trajectory(names, points):
     msg = JointTrajectory(joint_names=list(names))
     for t, positions in points:
         msg.points.append(JointTrajectoryPoint(positions=[float(v) for v in positions],
-                                               time_from_start=Duration(sec=int(t), nanosec=int(round(t % 1 * 1e9)))))
+                                               time_from_start=duration(t)))
     return msg
 
 

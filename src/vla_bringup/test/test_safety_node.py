@@ -26,6 +26,7 @@ from std_msgs.msg import Empty, Float64, Header  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from vla_msgs.msg import SafetyStatus  # noqa: E402
+from vla_ros.stamps import seconds
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "sawyer" / "safety_monitor.yaml"
 HAND = ["hand_x", "hand_y", "hand_z"]
@@ -265,8 +266,8 @@ def test_fault_injection_never_forwards_an_unsafe_command(monitor, probe):
     interventions.update(["e-stop: /emergency_stop"])
     # A full reversal was asked every millisecond: granted at most at max_rate, by the monitor's own clock.
     flood = [m for t, m in list(probe.received[OUT]) if flood_end - 1.0 <= t < estop_at]
-    seconds = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in flood]
-    steps = [(abs(a.twist.linear.x - b.twist.linear.x), tb - ta) for a, b, ta, tb in zip(flood, flood[1:], seconds, seconds[1:])
+    stamps = [seconds(m.header.stamp) for m in flood]
+    steps = [(abs(a.twist.linear.x - b.twist.linear.x), tb - ta) for a, b, ta, tb in zip(flood, flood[1:], stamps, stamps[1:])
              if not is_hold(b.twist.linear)]
     assert len(steps) > 20 and all(dx <= RATE * dt + 1e-6 for dx, dt in steps)
     assert max(dx for dx, _ in steps) > 0  # it did move

@@ -43,7 +43,7 @@ node = rclpy.create_node("bench_subscriber")
 stamps, sent, chunks, diag = [], [], [], {}
 def on_cmd(m):
     stamps.append(time.monotonic())
-    sent.append(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9)
+    sent.append(seconds(m.header.stamp))
 node.create_subscription(TwistStamped, "/vla/cmd_twist", on_cmd, 100)
 node.create_subscription(ActionChunk, "/vla/action_chunk", lambda m: chunks.append(m.inference_latency), 10)
 def on_diag(m):

@@ -35,7 +35,6 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
@@ -51,6 +50,7 @@ from vla_core.runtime.scheduler import SchedulerConfig
 from vla_inference.executor import Executor, ExecutorConfig
 from vla_msgs.msg import ActionChunk, ChunkRequest
 from vla_ros.runner import run_node
+from vla_ros.stamps import duration, seconds
 from vla_ros.topics import subscribe_latched_and_volatile
 
 
@@ -106,7 +106,7 @@ class VLAControllerNode(Node):
         if self.joint_robot:
             self.pub_trajectory = self.create_publisher(JointTrajectory, "/vla/joint_trajectory", 10)
             period = self.core.period
-            self._point_time = Duration(sec=int(period), nanosec=int(round((period % 1) * 1e9)))
+            self._point_time = duration(period)
         else:
             self.pub_twist = self.create_publisher(TwistStamped, "/vla/cmd_twist", 10)
             self.pub_gripper = self.create_publisher(Float64, "/vla/gripper_cmd", 10)
@@ -145,12 +145,12 @@ class VLAControllerNode(Node):
             self.get_logger().info(f"instruction: '{msg.data}'")
 
     def _on_episode_start(self, msg: Header) -> None:
-        self.core.on_episode_start(msg.stamp.sec + msg.stamp.nanosec * 1e-9)
+        self.core.on_episode_start(seconds(msg.stamp))
         self.get_logger().info(f"episode start ({msg.frame_id or 'robot reset'}): plan dropped")
 
     def _on_chunk(self, msg: ActionChunk) -> None:
-        step = msg.step_duration.sec + msg.step_duration.nanosec * 1e-9
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        step = seconds(msg.step_duration)
+        stamp = seconds(msg.header.stamp)
         problem = self.core.on_chunk(msg.request_id, list(msg.action_names), step, msg.horizon, np.asarray(msg.actions),
                                      msg.instruction, stamp)
         if problem and problem not in self._warned:
@@ -164,7 +164,7 @@ class VLAControllerNode(Node):
             msg = ChunkRequest(request_id=request.id, frozen_steps=int(request.frozen),
                                action_names=list(self.core.config.action_names),
                                prefix=np.asarray(request.prefix, np.float64).reshape(-1).tolist(),
-                               step_duration=Duration(sec=int(self.core.period), nanosec=int(round((self.core.period % 1) * 1e9))))
+                               step_duration=duration(self.core.period))
             msg.header.stamp = self.get_clock().now().to_msg()
             self.pub_request.publish(msg)
         if self.joint_robot:

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -39,6 +38,7 @@ from vla_core.params import ParameterError, declare_parameters, doc, from_parame
 from vla_core.runtime.scheduler import guidance_for
 from vla_msgs.msg import ActionChunk, ChunkRequest
 from vla_ros.runner import run_node
+from vla_ros.stamps import duration, seconds
 from vla_ros.topics import subscribe_latched_and_volatile
 
 
@@ -65,14 +65,6 @@ class PolicyParams:
             raise ValueError(f"backend must be torch, onnxruntime or tensorrt, got '{self.backend}'")
         if self.observation_timeout <= 0:
             raise ValueError("observation_timeout must be positive")
-
-
-def _seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def _duration(seconds: float) -> Duration:
-    return Duration(sec=int(seconds), nanosec=int(round((seconds % 1) * 1e9)))
 
 
 class VLAPolicyNode(Node):
@@ -148,7 +140,7 @@ class VLAPolicyNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _stamp(self, header, arrival: float) -> float:
-        s = _seconds(header.stamp)
+        s = seconds(header.stamp)
         return s if s > 0 else arrival  # drivers that leave stamps empty: time of arrival
 
     def _on_image(self, cam: str, msg: Image) -> None:
@@ -244,7 +236,7 @@ class VLAPolicyNode(Node):
                                          f"{list(self.spec.action_names)}: no real-time chunking")
             else:
                 prefix = np.asarray(request.prefix, np.float32).reshape(n_prefix, -1)
-                offset = int(round((_seconds(request.header.stamp) - stamp) / period))
+                offset = int(round((seconds(request.header.stamp) - stamp) / period))
                 guidance = guidance_for(prefix, request.frozen_steps, offset, self.runtime.horizon)
         elif n_prefix:
             self._warn_once("rtc", f"real-time chunking needs a flow or diffusion head; this {self.runtime.backend} "
@@ -255,7 +247,7 @@ class VLAPolicyNode(Node):
         msg = ActionChunk(request_id=request.request_id, action_names=list(self.spec.action_names),
                           horizon=int(chunk.shape[0]), actions=chunk.reshape(-1).astype(float).tolist(),
                           instruction=obs["instruction"], inference_latency=float(latency),
-                          step_duration=_duration(period))
+                          step_duration=duration(period))
         msg.header.stamp = Time(seconds=stamp, clock_type=self.get_clock().clock_type).to_msg()
         self.pub_chunk.publish(msg)
         self.latencies.append(latency)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import JointState
@@ -41,6 +40,7 @@ from vla_core.errors import VLAError
 from vla_core.params import ParameterError, declare_parameters, from_parameters, parameter_specs
 from vla_msgs.msg import SafetyStatus
 from vla_ros.runner import run_node
+from vla_ros.stamps import duration, seconds
 from vla_safety.joint_limits import JointLimit, parse_joint_limits
 from vla_safety.monitor import JointCommand, SafetyLimits, SafetyMonitor
 
@@ -147,26 +147,26 @@ class SafetyMonitorNode(Node):
         msg = JointTrajectory(joint_names=list(self.monitor.limits.command_names))
         for t, point in zip(command.times, command.positions):
             msg.points.append(JointTrajectoryPoint(positions=[float(v) for v in point],
-                                                   time_from_start=Duration(seconds=float(t)).to_msg()))
+                                                   time_from_start=duration(float(t))))
         self.pub_trajectory.publish(msg)
         if self.monitor.state != self._last_state:
             self._publish_status()
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+        stamp = seconds(msg.header.stamp)
+        times = [seconds(p.time_from_start) for p in msg.points]
         out = self.monitor.filter_trajectory(list(msg.joint_names), times, [list(p.positions) for p in msg.points],
                                              self._now(), stamp if stamp > 0 else None)
         self._publish_trajectory(out)
 
     def _on_twist(self, msg: TwistStamped) -> None:
         lin = msg.twist.linear
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = seconds(msg.header.stamp)
         out = self.monitor.filter([lin.x, lin.y, lin.z, self._gripper], self._now(), stamp)
         self._publish(out, self.monitor.output_time)
 
     def _on_episode_start(self, msg: Header) -> None:
-        stamp = msg.stamp.sec + msg.stamp.nanosec * 1e-9
+        stamp = seconds(msg.stamp)
         self.monitor.rebaseline(stamp if stamp > 0 else None)
         self.get_logger().info(f"episode start ({msg.frame_id or 'robot repositioned'}): state re-baselined")
 
@@ -174,7 +174,7 @@ class SafetyMonitorNode(Node):
         self._gripper = msg.data
 
     def _on_joint_state(self, msg: JointState) -> None:
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = seconds(msg.header.stamp)
         self.monitor.observe_state(list(msg.name), list(msg.position), self._now(), stamp, list(msg.velocity))
 
     def _on_estop(self, _msg) -> None:

@@ -49,6 +49,7 @@ from vla_core.params import ParameterError, declare_parameters, doc, from_parame
 from vla_core.trajectory import TrajectoryFollower
 from vla_msgs.srv import ResetEpisode
 from vla_ros.runner import run_node
+from vla_ros.stamps import seconds
 
 
 @dataclass
@@ -180,7 +181,7 @@ class SimRobotNode(Node):
         self._gripper = float(msg.data)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
-        times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
+        times = [seconds(p.time_from_start) for p in msg.points]
         problem = self.follower.follow(list(msg.joint_names), times, [list(p.positions) for p in msg.points], self.sim_time)
         if problem and problem != self._last_refusal:  # one log line per kind of fault, not one per message
             self.get_logger().warning(f"joint trajectory refused, holding: {problem}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
@@ -29,6 +28,7 @@ from vla_core.errors import VLAError
 from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_msgs.srv import ResetEpisode
 from vla_ros.runner import run_node
+from vla_ros.stamps import duration, seconds
 
 
 @dataclass
@@ -62,7 +62,7 @@ class ScriptedTeleopNode(Node):
         self.pub_gripper = self.create_publisher(Float64, "/robot/gripper_cmd", 10)
         self.pub_trajectory = self.create_publisher(JointTrajectory, "/joint_trajectory_controller/joint_trajectory", 10)
         period = 1.0 / self.cfg.rate
-        self._point_time = Duration(sec=int(period), nanosec=int(round((period % 1) * 1e9)))
+        self._point_time = duration(period)
         self._episode_start: float | None = None
         self.create_subscription(String, "/sim/task", self._on_task, latched)
         self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
@@ -88,7 +88,7 @@ class ScriptedTeleopNode(Node):
             self.get_logger().error(f"no scripted expert for task '{msg.data}': {exc}")
 
     def _on_episode_start(self, msg):
-        self._episode_start = msg.stamp.sec + msg.stamp.nanosec * 1e-9
+        self._episode_start = seconds(msg.stamp)
         if self.expert is not None:
             self.expert.reset()
 
