@@ -55,6 +55,8 @@ def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env, p
     rows = np.concatenate(plans)
     for ep in report.episodes:
         nearest = np.abs(ep.actions[:, None, :] - rows[None]).max(-1).min(1)
-        assert nearest.max() < 1e-3   # (the teleop plans from object poses a few steps later: they settle by microns)
+        # (the teleop plans from object poses a few steps later, when they have settled by microns: 1.001e-3 rad
+        # seen once in a fresh-clone CI run; what the arms measured is 10x further from the plan, checked below)
+        assert nearest.max() < 3e-3, nearest.max()
         measured = np.abs(ep.proprio[:, None, :] - rows[None]).max(-1).min(1)
         assert measured.max() > 1e-2   # what the arms measured is not the plan: the check tells them apart
