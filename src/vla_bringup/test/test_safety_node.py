@@ -26,7 +26,7 @@ from std_msgs.msg import Empty, Float64, Header  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from vla_msgs.msg import SafetyStatus  # noqa: E402
-from vla_ros.stamps import seconds
+from vla_ros import stamps  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "sawyer" / "safety_monitor.yaml"
 HAND = ["hand_x", "hand_y", "hand_z"]
@@ -66,10 +66,6 @@ class Robot:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    @staticmethod
-    def stamp(t):
-        return Time(sec=int(t), nanosec=int(round((t % 1) * 1e9)))
-
     def _run(self):
         last = time.monotonic()
         while not self._stop.is_set():
@@ -78,10 +74,10 @@ class Robot:
                 self.sim += now - last
                 sim, names, pos, publishing = self.sim, list(self.names), list(self.position), self.publishing
             last = now
-            self.pub_clock.publish(Clock(clock=self.stamp(sim)))
+            self.pub_clock.publish(Clock(clock=stamps.stamp(sim)))
             if publishing:
                 js = JointState(name=names, position=pos)
-                js.header.stamp = self.stamp(sim)
+                js.header.stamp = stamps.stamp(sim)
                 self.pub_state.publish(js)
             if self.heartbeat:
                 self.pub_heartbeat.publish(Empty())
@@ -106,7 +102,7 @@ class Robot:
         time.sleep(0.02)  # the last old pose is out
         with self._lock:
             self.names, self.position = list(names), list(position)
-            start = Header(frame_id="reposition", stamp=self.stamp(self.sim) if late else Time())
+            start = Header(frame_id="reposition", stamp=stamps.stamp(self.sim) if late else Time())
         if not late:
             self.pub_start.publish(start)
             time.sleep(0.02)
@@ -118,7 +114,7 @@ class Robot:
     def command(self, x, y=0.0, z=0.0, age=0.0):
         msg = TwistStamped()
         with self._lock:
-            msg.header.stamp = self.stamp(self.sim - age)
+            msg.header.stamp = stamps.stamp(self.sim - age)
         msg.twist.linear.x, msg.twist.linear.y, msg.twist.linear.z = float(x), float(y), float(z)
         self.pub_cmd.publish(msg)
 
@@ -266,8 +262,8 @@ def test_fault_injection_never_forwards_an_unsafe_command(monitor, probe):
     interventions.update(["e-stop: /emergency_stop"])
     # A full reversal was asked every millisecond: granted at most at max_rate, by the monitor's own clock.
     flood = [m for t, m in list(probe.received[OUT]) if flood_end - 1.0 <= t < estop_at]
-    stamps = [seconds(m.header.stamp) for m in flood]
-    steps = [(abs(a.twist.linear.x - b.twist.linear.x), tb - ta) for a, b, ta, tb in zip(flood, flood[1:], stamps, stamps[1:])
+    sent_at = [stamps.seconds(m.header.stamp) for m in flood]
+    steps = [(abs(a.twist.linear.x - b.twist.linear.x), tb - ta) for a, b, ta, tb in zip(flood, flood[1:], sent_at, sent_at[1:])
              if not is_hold(b.twist.linear)]
     assert len(steps) > 20 and all(dx <= RATE * dt + 1e-6 for dx, dt in steps)
     assert max(dx for dx, _ in steps) > 0  # it did move

@@ -5,7 +5,7 @@ Every node reads header stamps and ``time_from_start`` and writes step durations
 
 from __future__ import annotations
 
-from builtin_interfaces.msg import Duration
+from builtin_interfaces.msg import Duration, Time
 
 NS_PER_S = 1_000_000_000
 
@@ -15,7 +15,18 @@ def seconds(t) -> float:
     return t.sec + t.nanosec * 1e-9
 
 
+def _split(s: float) -> tuple[int, int]:
+    """Seconds -> (sec, nanosec), rounded on the whole nanosecond count (``nanosec`` stays below 1e9)."""
+    return divmod(int(round(s * NS_PER_S)), NS_PER_S)
+
+
 def duration(s: float) -> Duration:
-    """Seconds -> ``builtin_interfaces/Duration``, rounded to the nanosecond (``nanosec`` stays below 1e9)."""
-    sec, nanosec = divmod(int(round(s * NS_PER_S)), NS_PER_S)
+    """Seconds -> ``builtin_interfaces/Duration``, rounded to the nanosecond."""
+    sec, nanosec = _split(s)
     return Duration(sec=sec, nanosec=nanosec)
+
+
+def stamp(s: float) -> Time:
+    """Seconds (e.g. since the epoch) -> ``builtin_interfaces/Time``, rounded to the nanosecond."""
+    sec, nanosec = _split(s)
+    return Time(sec=sec, nanosec=nanosec)
