@@ -8,6 +8,7 @@ A :class:`Task` is one robot scene with a language goal::
     task.hold_action(last_action)           # what keeps the robot still (no planned action due)
     task.observe()                          # the current observation, cameras rendered now
     task.render_view(size)                  # a picture for people (videos), not a policy input
+    task.stages(), task.stage_reached()     # named milestones before success, and how far this episode got
 
 Suites are registered by name and imported lazily (``metaworld-mt10`` lives in ``vla_sim``), so
 ``vla_core`` stays free of simulator imports until a suite is asked for.
@@ -79,6 +80,17 @@ class Task(ABC):
     def render_view(self, size: int = 256) -> np.ndarray | None:
         """A picture of the scene for people (videos) from a viewer camera, or None where there is none."""
         return None
+
+    def stages(self) -> list[str]:
+        """Milestones on the way to success, in order (e.g. grasped, lifted): where failed episodes stop.
+
+        Evaluation reports how many episodes reached each; empty (the default) where the task has none.
+        """
+        return []
+
+    def stage_reached(self) -> int:
+        """How many of :meth:`stages` this episode has reached so far (the furthest one counts; 0 at a reset)."""
+        return 0
 
     def expert_action(self) -> np.ndarray:
         """The scripted expert's action for the current state."""

@@ -212,7 +212,8 @@ def run_rollout(job: EvalJob) -> dict:
             break
     out = {"agent": job.agent, "task": job.task, "seed": job.seed, "split": job.split, "instruction": job.instruction,
            "success": success, "length": steps, "latencies": latencies, "delay_ticks": delay,
-           "holds": scheduler.holds if scheduler is not None else 0, "key": job.key}
+           "holds": scheduler.holds if scheduler is not None else 0, "key": job.key,
+           "stages": task.stages(), "stage": task.stage_reached()}
     out["frames"] = frames if job.video else None
     out["video_fps"] = task.spec.fps / VIDEO_EVERY
     return out
@@ -249,6 +250,9 @@ def summarize(results: list[dict], tasks: list[str]) -> dict:
             lo, hi = wilson_interval(s, len(tr))
             per_task[task] = {"success": s / len(tr) if tr else None, "ci95": [lo, hi], "episodes": len(tr),
                               "mean_length": float(np.mean([r["length"] for r in tr])) if tr else None}
+            names = tr[0].get("stages") if tr else None
+            if names:  # share of episodes that reached each milestone (success is the last one)
+                per_task[task]["stages"] = {n: float(np.mean([r.get("stage", 0) > i for r in tr])) for i, n in enumerate(names)}
         held = [r for r in rs if r["split"] == "heldout"]
         lat = np.array([x for r in rs for x in r["latencies"]]) * 1e3
         rates = [v["success"] for v in per_task.values() if v["success"] is not None]
@@ -330,6 +334,14 @@ def write_report(summary: dict, results: list[dict], cfg: EvalConfig, wall_s: fl
     if policy:
         lines += ["", "| agent | inference delay (ticks) | holds per episode |", "|---|---|---|"]
         lines += [f"| {a} | {summary[a]['delay_ticks']} | {summary[a]['holds_per_episode']:.1f} |" for a in policy]
+    staged = [(a, t) for a in agents for t in tasks if summary[a]["tasks"][t].get("stages")]
+    if staged:
+        lines += ["", "Where episodes stop: the share that reached each milestone before success.", "",
+                  "| agent | task | milestones reached | success |", "|---|---|---|---|"]
+        for a, t in staged:
+            v = summary[a]["tasks"][t]
+            reached = ", ".join(f"{n} {100 * f:.0f}%" for n, f in v["stages"].items())
+            lines.append(f"| {a} | {t} | {reached} | {100 * v['success']:.0f}% |")
     lines.append("")
     for a in agents:
         s = summary[a]

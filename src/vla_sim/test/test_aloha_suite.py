@@ -1,12 +1,14 @@
 """ALOHA behind the Task interface: the 14-D joint interface, three cameras, seeded placement, holds,
 bad actions, success from contacts, and the scripted expert (inverse kinematics in a planner scene)."""
 
+import json
+
 import numpy as np
 import pytest
 
 from vla_core.env import make_suite
 from vla_core.errors import VLAError
-from vla_sim.aloha_suite import ACTION_HIGH, ACTION_LOW, JOINT_NAMES, START_ARM, succeeded
+from vla_sim.aloha_suite import ACTION_HIGH, ACTION_LOW, JOINT_NAMES, START_ARM, stage_of, succeeded
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +82,39 @@ def test_success_needs_the_left_gripper_holding_the_cube_off_the_table_alone():
     assert succeeded("insertion", {("red_peg", "pin")}) and not succeeded("insertion", {("red_peg", "socket-1")})
 
 
+def test_milestones_follow_the_contacts_of_each_task():
+    box_right = ("red_box", "vx300s_right/10_left_gripper_finger")
+    box_left = ("red_box", "vx300s_left/10_right_gripper_finger")
+    on_table = ("red_box", "table")
+    assert stage_of("transfer-cube", set()) == 0
+    assert stage_of("transfer-cube", {box_right, on_table}) == 1       # grasped, still on the table
+    assert stage_of("transfer-cube", {box_right}) == 2                 # lifted
+    assert stage_of("transfer-cube", {box_right, box_left}) == 3       # the left gripper has it too
+    assert stage_of("transfer-cube", {box_left, on_table}) == 0        # the left arm touching it on the table is not a handover
+    peg = ("red_peg", "vx300s_right/10_left_gripper_finger")
+    socket = ("socket-2", "vx300s_left/10_left_gripper_finger")
+    assert stage_of("insertion", {peg}) == 0                           # both objects must be held
+    assert stage_of("insertion", {peg, socket, ("socket-1", "table")}) == 1
+    assert stage_of("insertion", {peg, socket}) == 2
+    assert stage_of("insertion", {peg, socket, ("red_peg", "socket-3")}) == 3
+    assert stage_of("insertion", {("red_peg", "socket-3"), ("red_peg", "table")}) == 0
+
+
+def test_eval_reports_where_episodes_stop(tmp_path, capsys):
+    """The expert's episode passes every milestone, standing at the zero pose none: the report says so per task."""
+    from vla_core.cli import main
+
+    out = tmp_path / "eval"
+    assert main(["eval", "--suite", "aloha", "--tasks", "transfer-cube", "--episodes-per-task", "1", "--workers", "1",
+                 "--baselines", "expert,zero", "--no-video", "--no-progress", "--out", str(out)]) == 0
+    agents = json.loads((out / "results.json").read_text())["agents"]
+    expert, zero = agents["expert"]["tasks"]["transfer-cube"], agents["zero"]["tasks"]["transfer-cube"]
+    assert expert["success"] == 1.0 and expert["stages"] == {"grasped": 1.0, "lifted": 1.0, "handed over": 1.0}
+    assert zero["success"] == 0.0 and set(zero["stages"].values()) == {0.0}
+    report = (out / "report.md").read_text()
+    assert "| expert | transfer-cube | grasped 100%, lifted 100%, handed over 100% | 100% |" in report
+
+
 def test_the_expert_plans_joint_commands_that_pick_up_the_cube(cube):
     cube.reset(2)
     first = cube.expert_action()
@@ -106,9 +141,11 @@ def test_the_expert_completes_both_tasks_and_its_replay_is_what_the_planner_did(
         for _ in range(task.max_steps):   # the whole plan, past the first success
             success |= task.step(task.expert_action(), render=False).success
         assert success, f"{name} seed {seed}"
+        assert task.stage_reached() == len(task.stages()) == 3
         np.testing.assert_allclose(task.scene.data.qpos, task._planner.data.qpos, atol=1e-9)
         # the out-of-process expert (a teleop source) plans the same commands from the published state
         task.reset(seed)
+        assert task.stage_reached() == 0
         expert = suite.scripted_expert(name)
         replayed = np.array([expert.act(task.state_vector, k) for k in range(task.max_steps)])
         np.testing.assert_allclose(replayed, task._plan_expert(), atol=1e-6)

@@ -293,6 +293,45 @@ def succeeded(task: str, contacts: set[tuple[str, str]]) -> bool:
     return ("red_peg", "pin") in contacts
 
 
+#: milestones before success per task (ACT's reward stages, named): what evaluation reports for failed episodes
+STAGES = {"transfer-cube": ["grasped", "lifted", "handed over"],
+          "insertion": ["both grasped", "both lifted", "peg meets socket"]}
+
+
+def _fingers(arm: str) -> set[str]:
+    return {f"vx300s_{arm}/10_{f}_gripper_finger" for f in ("left", "right")}
+
+
+def stage_of(task: str, contacts: set[tuple[str, str]]) -> int:
+    """How many of ``STAGES[task]`` the current contacts show (0: none).
+
+    Transfer-cube: a right finger touches the cube (grasped), the cube off the table as well (lifted), a
+    left finger touches it off the table (handed over). Insertion: a finger of either arm touches the peg
+    and one the socket (both grasped), neither on the table (both lifted), the peg touches the socket's
+    walls or its pin off the table (peg meets socket: an aligned peg can slide in without touching
+    a wall).
+    """
+    def touches(geoms: set[str], fingers: set[str]) -> bool:
+        return any((g, f) in contacts for g in geoms for f in fingers)
+
+    if task == "transfer-cube":
+        box = {"red_box"}
+        off_table = ("red_box", "table") not in contacts
+        if off_table and touches(box, _fingers("left")):
+            return 3
+        if touches(box, _fingers("right")):
+            return 2 if off_table else 1
+        return 0
+    socket = {f"socket-{i}" for i in range(1, 5)}
+    fingers = _fingers("left") | _fingers("right")
+    off_table = not touches({"red_peg"} | socket, {"table"})
+    if off_table and touches({"red_peg"}, socket | {"pin"}):
+        return 3
+    if touches({"red_peg"}, fingers) and touches(socket, fingers):
+        return 2 if off_table else 1
+    return 0
+
+
 class _IKSolver:
     """Inverse kinematics of both arms for the points the mocap model steers (damped least squares)."""
 
@@ -474,6 +513,7 @@ class AlohaTask(Task):
         self._expert: np.ndarray | None = None
         self._setpoint = np.zeros(len(JOINT_NAMES), np.float32)
         self._steps = 0
+        self._stage = 0
         self.objects: dict[str, np.ndarray] = {}
 
     # -- placement and the expert -------------------------------------------------------------------
@@ -528,6 +568,7 @@ class AlohaTask(Task):
         self._setpoint = self.scene.joints()
         self._expert = None
         self._steps = 0
+        self._stage = 0
         return self._observation()
 
     def step(self, action: np.ndarray, render: bool = True) -> StepResult:
@@ -542,9 +583,19 @@ class AlohaTask(Task):
         self.scene.command(a)
         self.scene.step()
         self._steps += 1
-        success = succeeded(self.name, self.scene.contacts())
+        contacts = self.scene.contacts()
+        success = succeeded(self.name, contacts)
+        self._stage = max(self._stage, stage_of(self.name, contacts))
         done = success or self._steps >= self.max_steps
         return StepResult(self._observation(render), success, bool(done))
+
+    def stages(self) -> list[str]:
+        """The task's milestones before success (``STAGES``)."""
+        return list(STAGES[self.name])
+
+    def stage_reached(self) -> int:
+        """The furthest milestone of this episode so far (0: none), from the contacts after each step."""
+        return self._stage
 
     def expert_action(self) -> np.ndarray:
         """The scripted expert's joint command for this step (planned at the first call after a reset)."""
