@@ -131,7 +131,7 @@ def test_the_expert_plans_joint_commands_that_pick_up_the_cube(cube):
 
 @pytest.mark.parametrize("name, seeds", [("transfer-cube", (0, 7)), ("insertion", (3,))])
 def test_the_expert_completes_both_tasks_and_its_replay_is_what_the_planner_did(name, seeds):
-    """The replay of the recorded joint commands succeeds (41 of 50 / 48 of 50 seeds in the README's probe), and
+    """The replay of the recorded joint commands succeeds (42 of 50 / 48 of 50 seeds in the README's probe), and
     the scene ends where the planner's did: MuJoCo is deterministic, so the demonstrations are what was planned."""
     suite = make_suite("aloha")
     task = suite.make_task(name, image_size=8, render=False)

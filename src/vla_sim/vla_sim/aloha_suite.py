@@ -165,10 +165,13 @@ def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray]
                  Waypoint(320, meet, identity, 0.0),
                  Waypoint(340, meet, identity, 1.0),                 # let go once the left holds it
                  Waypoint(380, meet + [0.1, 0, 0], identity, 1.0)]
+        # No pauses: while the right arm fetches the cube the left one keeps closing in (about 1 mm a step),
+        # so every pose of the left arm has one next move. A waiting arm is a still scene whose next action
+        # depends on the clock, which a policy that sees only the scene cannot learn (it crept, or stayed).
         left = [Waypoint(0, left0, identity, 0.0),
-                Waypoint(120, meet - [0.12, 0, 0], side, 1.0),       # wait beside the meeting point, open
-                Waypoint(HANDOVER, meet - [0.12, 0, 0], side, 1.0),
-                Waypoint(265, held - [0.06, 0, 0], side, 1.0),
+                Waypoint(120, meet - [0.2, 0, 0], side, 1.0),        # beside the meeting point, open
+                Waypoint(HANDOVER, meet - [0.08, 0, 0], side, 1.0),  # slowly nearer while the cube arrives
+                Waypoint(265, held - [0.04, 0, 0], side, 1.0),
                 Waypoint(290, held + [0.015, 0, 0], side, 1.0),      # fingers over the cube
                 Waypoint(315, held + [0.015, 0, 0], side, 0.0),      # closed on it
                 Waypoint(350, held + [0.015, 0, 0], side, 0.0),
@@ -191,7 +194,7 @@ def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray]
                  Waypoint(145, peg_grasp, down_right, 1.0),
                  Waypoint(175, peg_grasp, down_right, 0.0),
                  Waypoint(195, peg_grasp + [0, 0, 0.1], down_right, 0.0),
-                 Waypoint(240, meet + [0.12, 0, 0] + lift, down_right, 0.0),
+                 Waypoint(240, meet + [0.14, 0, 0] + lift, down_right, 0.0),   # slowly closer: no still pause
                  Waypoint(280, meet + [0.12, 0, 0] + lift, down_right, 0.0),
                  Waypoint(360, meet + [0.045, 0, 0] + lift, down_right, 0.0),   # push the peg into the socket
                  Waypoint(400, meet + [0.045, 0, 0] + lift, down_right, 0.0)]
@@ -201,7 +204,7 @@ def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray]
                 Waypoint(145, socket_grasp, down_left, 1.0),
                 Waypoint(175, socket_grasp, down_left, 0.0),
                 Waypoint(195, socket_grasp + [0, 0, 0.1], down_left, 0.0),
-                Waypoint(240, meet - [0.12, 0, 0], down_left, 0.0),
+                Waypoint(240, meet - [0.14, 0, 0], down_left, 0.0),
                 Waypoint(280, meet - [0.12, 0, 0], down_left, 0.0),
                 Waypoint(360, meet - [0.045, 0, 0], down_left, 0.0),
                 Waypoint(400, meet - [0.045, 0, 0], down_left, 0.0)]
