@@ -48,7 +48,7 @@ def cmd_collect(args) -> int:
 
     summary = collect(args.suite, args.out, args.episodes_per_task, _csv(args.tasks), workers=args.workers,
                       image_size=args.image_size, max_steps=_max_steps(args), seed_offset=args.seed_offset,
-                      progress=not args.no_progress, camera=args.camera or None)
+                      progress=not args.no_progress, camera=args.camera or None, extra_steps=args.extra_steps)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -198,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=0,
                    help="episode cap in control steps (0: the suite's own: Meta-World 200, ALOHA 400)")
     p.add_argument("--seed-offset", type=int, default=0, help="first seed (evaluation uses seeds from 100000)")
+    p.add_argument("--extra-steps", type=int, default=5,
+                   help="steps the expert keeps acting after success (within the cap): what the policy sees of settling")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_collect)
 

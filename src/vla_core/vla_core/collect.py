@@ -88,12 +88,14 @@ def collect(suite_name: str, out: str | Path, episodes_per_task: int, tasks: lis
     """Collect missing episodes; returns counts and per-task expert success."""
     from tqdm import tqdm
 
+    from vla_core.errors import VLAError
+
+    if extra_steps < 0:
+        raise VLAError(f"extra steps after success must be 0 or more, got {extra_steps}")
     suite = make_suite(suite_name)
     tasks = list(tasks or suite.task_names)
     for t in tasks:
         if t not in suite.task_names:
-            from vla_core.errors import VLAError
-
             raise VLAError(f"unknown task '{t}' in suite {suite_name}; expected one of {', '.join(suite.task_names)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

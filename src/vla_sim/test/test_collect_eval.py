@@ -35,6 +35,23 @@ def test_collect_writes_loadable_episodes_and_resumes(collected, capsys):
     assert (collected / "reach-v3__00001.h5").is_file()
 
 
+def test_collect_keeps_the_asked_steps_after_success(tmp_path, capsys):
+    """--extra-steps: the expert goes on acting that many steps past the first success (what settling looks like)."""
+    lengths = {}
+    for extra in (0, 12):
+        out = tmp_path / f"extra{extra}"
+        assert main(["collect", "--episodes-per-task", "1", "--tasks", "reach-v3", "--out", str(out), "--workers", "1",
+                     "--max-steps", "150", "--extra-steps", str(extra), "--no-progress"]) == 0
+        (ep,) = load_episodes(out).episodes
+        assert ep.success
+        lengths[extra] = len(ep.actions)
+    assert lengths[12] == lengths[0] + 12
+    capsys.readouterr()
+    assert main(["collect", "--episodes-per-task", "1", "--tasks", "reach-v3", "--out", str(tmp_path / "bad"),
+                 "--extra-steps", "-1", "--no-progress"]) == 2
+    assert "extra steps after success must be 0 or more" in capsys.readouterr().err
+
+
 def eval_cli(*args):
     return subprocess.run([sys.executable, "-m", "vla_core.cli", "eval", "--tasks", "reach-v3", "--workers", "1",
                            "--no-progress", *args], capture_output=True, text=True, timeout=600)
