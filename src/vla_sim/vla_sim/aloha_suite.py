@@ -282,6 +282,10 @@ class _Scene:
         mujoco.mj_step(self.model, self.data, nstep=self.substeps)
 
 
+def _fingers(arm: str) -> set[str]:
+    return {f"vx300s_{arm}/10_{f}_gripper_finger" for f in ("left", "right")}
+
+
 def succeeded(task: str, contacts: set[tuple[str, str]]) -> bool:
     """Whether the task is done, from the contacts of the current state.
 
@@ -290,7 +294,7 @@ def succeeded(task: str, contacts: set[tuple[str, str]]) -> bool:
     touches the socket's pin.
     """
     if task == "transfer-cube":
-        right = {("red_box", f"vx300s_right/10_{f}_gripper_finger") for f in ("left", "right")}
+        right = {("red_box", f) for f in _fingers("right")}
         return (("red_box", "vx300s_left/10_left_gripper_finger") in contacts and ("red_box", "table") not in contacts
                 and not right & contacts)
     return ("red_peg", "pin") in contacts
@@ -299,10 +303,6 @@ def succeeded(task: str, contacts: set[tuple[str, str]]) -> bool:
 #: milestones before success per task (ACT's reward stages, named): what evaluation reports for failed episodes
 STAGES = {"transfer-cube": ["grasped", "lifted", "handed over"],
           "insertion": ["both grasped", "both lifted", "peg meets socket"]}
-
-
-def _fingers(arm: str) -> set[str]:
-    return {f"vx300s_{arm}/10_{f}_gripper_finger" for f in ("left", "right")}
 
 
 def stage_of(task: str, contacts: set[tuple[str, str]]) -> int:
