@@ -129,6 +129,7 @@ class DemoDriver:
 
         from vla_msgs.msg import SafetyStatus
         from vla_msgs.srv import ResetEpisode
+        from vla_ros.episode import EpisodeFlags
 
         self.rclpy = rclpy
         rclpy.init()
@@ -136,14 +137,14 @@ class DemoDriver:
         self.ResetEpisode = ResetEpisode
         self.reset_client = self.node.create_client(ResetEpisode, "/sim_robot/reset")
         self.pub_estop = self.node.create_publisher(Empty, "/emergency_stop", 10)
-        self.done = self.success = False
+        self.episode = EpisodeFlags()   # stale end-of-episode messages never end the next episode
         self.cmd_times: list[float] = []
         self.frames: list[np.ndarray] = []
         self.status = None
         self.record = False
         self.record_video = True
-        self.node.create_subscription(Bool, "/episode/done", lambda m: setattr(self, "done", m.data), 10)
-        self.node.create_subscription(Bool, "/episode/success", lambda m: setattr(self, "success", m.data), 10)
+        self.node.create_subscription(Bool, "/episode/done", lambda m: self.episode.on_done(m.data), 10)
+        self.node.create_subscription(Bool, "/episode/success", lambda m: self.episode.on_success(m.data), 10)
         package, name = robot.command_type.split("/")
         command_type = getattr(importlib.import_module(f"{package}.msg"), name)
         self.node.create_subscription(command_type, robot.command_topic, self._on_cmd, 50)
@@ -171,7 +172,6 @@ class DemoDriver:
         """
         if not self.reset_client.wait_for_service(timeout_sec=60):
             raise RuntimeError("sim_robot's ~/reset service did not appear")
-        self.done = self.success = False
         self.cmd_times, self.frames = [], []
         self.record_video = video
         future = self.reset_client.call_async(self.ResetEpisode.Request(instruction=instruction, seed=seed))
@@ -180,11 +180,11 @@ class DemoDriver:
         result = future.result()
         if not result.success:
             return {"instruction": instruction, "success": False, "error": result.message}
-        time.sleep(0.3)  # let the done flag of the previous episode clear
+        self.episode.restart()   # after the reply: the old episode's queued flags are ignored from here
         self.record = True
         t0 = time.monotonic()
         pressed = False
-        while not self.done and time.monotonic() - t0 < timeout:
+        while not self.episode.done and time.monotonic() - t0 < timeout:
             if fault_at is not None and not pressed and time.monotonic() - t0 >= fault_at:
                 self.pub_estop.publish(self._empty())
                 pressed = True
@@ -193,7 +193,7 @@ class DemoDriver:
             time.sleep(0.05)
         self.record = False
         intervals = np.diff(self.cmd_times) * 1e3 if len(self.cmd_times) > 2 else np.zeros(1)
-        return {"instruction": instruction, "task": result.task, "seed": seed, "success": bool(self.success),
+        return {"instruction": instruction, "task": result.task, "seed": seed, "success": self.episode.success,
                 "seconds": round(time.monotonic() - t0, 1), "commands": len(self.cmd_times),
                 "command_interval_ms": {"p50": round(float(np.percentile(intervals, 50)), 2),
                                         "p99": round(float(np.percentile(intervals, 99)), 2)},

@@ -27,6 +27,7 @@ from vla_core.env import JOINT_POSITION, make_suite
 from vla_core.errors import VLAError
 from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_msgs.srv import ResetEpisode
+from vla_ros.episode import EpisodeFlags
 from vla_ros.runner import run_node
 from vla_ros.stamps import duration, seconds
 
@@ -67,14 +68,14 @@ class ScriptedTeleopNode(Node):
         self.create_subscription(String, "/sim/task", self._on_task, latched)
         self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_subscription(Float64MultiArray, "/sim/state", self._on_state, 10)
-        self.create_subscription(Bool, "/episode/done", self._on_done, 10)
-        self.create_subscription(Bool, "/episode/success", self._on_success, 10)
+        self.episode = EpisodeFlags()   # stale end-of-episode messages never end the next episode
+        self.create_subscription(Bool, "/episode/done", lambda m: self.episode.on_done(m.data), 10)
+        self.create_subscription(Bool, "/episode/success", lambda m: self.episode.on_success(m.data), 10)
         self.reset_client = self.create_client(ResetEpisode, f"/{self.cfg.sim_node}/reset")
         self.start_client = self.create_client(Trigger, f"/{self.cfg.collector_node}/start")
         self.stop_client = self.create_client(SetBool, f"/{self.cfg.collector_node}/stop")
         self.expert = None
         self.state = None
-        self.done = self.success = False
         self.phase = "idle" if self.cfg.episodes <= 0 else "reset"
         self.completed = 0
         self._pending = None
@@ -95,12 +96,6 @@ class ScriptedTeleopNode(Node):
     def _on_state(self, msg):
         self.state = np.array(msg.data)
 
-    def _on_done(self, msg):
-        self.done = msg.data
-
-    def _on_success(self, msg):
-        self.success = msg.data
-
     def _call(self, client, request, next_phase):
         if not client.service_is_ready():
             return
@@ -118,7 +113,7 @@ class ScriptedTeleopNode(Node):
                     self.get_logger().warning(f"collector refused to start: {result.message}")
             self.phase = next_phase
             if next_phase == "starting":
-                self.done = self.success = False
+                self.episode.restart()
             if next_phase == "reset":
                 self.completed += 1
                 if self.completed >= self.cfg.episodes:
@@ -132,8 +127,8 @@ class ScriptedTeleopNode(Node):
         elif self.phase == "starting":
             self._call(self.start_client, Trigger.Request(), "acting")
         elif self.phase in ("acting", "idle"):
-            if self.phase == "acting" and self.done:
-                self._call(self.stop_client, SetBool.Request(data=bool(self.success)), "reset")
+            if self.phase == "acting" and self.episode.done:
+                self._call(self.stop_client, SetBool.Request(data=self.episode.success), "reset")
                 return
             if self.expert is None or self.state is None:
                 return
