@@ -125,11 +125,11 @@ class DemoDriver:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import Image
-        from std_msgs.msg import Bool, Empty
+        from std_msgs.msg import Empty
 
         from vla_msgs.msg import SafetyStatus
         from vla_msgs.srv import ResetEpisode
-        from vla_ros.episode import EpisodeFlags
+        from vla_ros import episode
 
         self.rclpy = rclpy
         rclpy.init()
@@ -137,14 +137,12 @@ class DemoDriver:
         self.ResetEpisode = ResetEpisode
         self.reset_client = self.node.create_client(ResetEpisode, "/sim_robot/reset")
         self.pub_estop = self.node.create_publisher(Empty, "/emergency_stop", 10)
-        self.episode = EpisodeFlags()   # stale end-of-episode messages never end the next episode
+        self.episode = episode.listen(self.node)   # stale end-of-episode messages never end the next episode
         self.cmd_times: list[float] = []
         self.frames: list[np.ndarray] = []
         self.status = None
         self.record = False
         self.record_video = True
-        self.node.create_subscription(Bool, "/episode/done", lambda m: self.episode.on_done(m.data), 10)
-        self.node.create_subscription(Bool, "/episode/success", lambda m: self.episode.on_success(m.data), 10)
         package, name = robot.command_type.split("/")
         command_type = getattr(importlib.import_module(f"{package}.msg"), name)
         self.node.create_subscription(command_type, robot.command_topic, self._on_cmd, 50)

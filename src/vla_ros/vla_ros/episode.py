@@ -8,7 +8,7 @@ at once (a 28-frame demonstration recorded by the scripted teleop on a loaded ma
 
 :class:`EpisodeFlags` counts a topic's value only once that topic has said ``False`` since
 :meth:`EpisodeFlags.restart`: the simulator's first message of the new episode, which follows every
-stale one on the same topic.
+stale one on the same topic. :func:`listen` subscribes a node to both topics.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class EpisodeFlags:
         self.restart()
 
     def restart(self) -> None:
-        """A new episode begins (call before or when asking for the reset): both flags False until heard anew."""
+        """A new episode begins (call once the reset is answered): both flags False until heard anew."""
         self.done = self.success = False
         self._fresh = {"done": False, "success": False}
 
@@ -38,3 +38,13 @@ class EpisodeFlags:
             self._fresh[name] = True
         if self._fresh[name]:
             setattr(self, name, value)
+
+
+def listen(node) -> EpisodeFlags:
+    """Subscribe ``node`` to /episode/done and /episode/success; returns the flags they update."""
+    from std_msgs.msg import Bool
+
+    flags = EpisodeFlags()
+    node.create_subscription(Bool, "/episode/done", lambda m: flags.on_done(m.data), 10)
+    node.create_subscription(Bool, "/episode/success", lambda m: flags.on_success(m.data), 10)
+    return flags

@@ -19,7 +19,7 @@ from geometry_msgs.msg import TwistStamped
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile
-from std_msgs.msg import Bool, Float64, Float64MultiArray, Header, String
+from std_msgs.msg import Float64, Float64MultiArray, Header, String
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
@@ -27,7 +27,7 @@ from vla_core.env import JOINT_POSITION, make_suite
 from vla_core.errors import VLAError
 from vla_core.params import ParameterError, declare_parameters, doc, from_parameters, parameter_specs
 from vla_msgs.srv import ResetEpisode
-from vla_ros.episode import EpisodeFlags
+from vla_ros import episode
 from vla_ros.runner import run_node
 from vla_ros.stamps import duration, seconds
 
@@ -68,9 +68,7 @@ class ScriptedTeleopNode(Node):
         self.create_subscription(String, "/sim/task", self._on_task, latched)
         self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_subscription(Float64MultiArray, "/sim/state", self._on_state, 10)
-        self.episode = EpisodeFlags()   # stale end-of-episode messages never end the next episode
-        self.create_subscription(Bool, "/episode/done", lambda m: self.episode.on_done(m.data), 10)
-        self.create_subscription(Bool, "/episode/success", lambda m: self.episode.on_success(m.data), 10)
+        self.episode = episode.listen(self)   # stale end-of-episode messages never end the next episode
         self.reset_client = self.create_client(ResetEpisode, f"/{self.cfg.sim_node}/reset")
         self.start_client = self.create_client(Trigger, f"/{self.cfg.collector_node}/start")
         self.stop_client = self.create_client(SetBool, f"/{self.cfg.collector_node}/stop")
