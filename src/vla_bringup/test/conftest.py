@@ -166,9 +166,9 @@ def tiny_aloha_checkpoint(tmp_path_factory):
     from vla_core.config import ExperimentConfig
     from vla_core.policy import make_policy
     from vla_core.spec import PolicySpec
-    from vla_sim.aloha_suite import CAMERAS, FPS, JOINT_NAMES, START_ARM
+    from vla_sim.aloha_suite import DEFAULT_CAMERAS, FPS, JOINT_NAMES, START_ARM
 
-    spec = PolicySpec(cameras={cam: [64, 64, 3] for cam in CAMERAS}, proprio_names=list(JOINT_NAMES),
+    spec = PolicySpec(cameras={cam: [64, 64, 3] for cam in DEFAULT_CAMERAS}, proprio_names=list(JOINT_NAMES),
                       action_names=list(JOINT_NAMES), fps=FPS, robot="aloha")
     start = np.array([*START_ARM, 0.1] * 2, np.float32)
     one = np.ones(14, np.float32)

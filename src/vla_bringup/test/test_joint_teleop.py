@@ -10,7 +10,7 @@ from conftest import Launch, graph_with_overrides
 from std_srvs.srv import SetBool
 
 from vla_core.data.dataset import load_episodes
-from vla_sim.aloha_suite import CAMERAS, JOINT_NAMES, AlohaSuite
+from vla_sim.aloha_suite import DEFAULT_CAMERAS, JOINT_NAMES, AlohaSuite
 
 
 def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env, probe):
@@ -40,7 +40,7 @@ def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env, p
         assert ep.instruction == suite.instructions("transfer-cube")[0]
         assert ep.proprio_names == JOINT_NAMES and ep.action_names == JOINT_NAMES
         assert ep.actions.shape == (n, 14) and ep.proprio.shape == (n, 14)
-        assert sorted(ep.images) == sorted(CAMERAS) and all(len(ep.images[c]) == n for c in CAMERAS)
+        assert sorted(ep.images) == sorted(DEFAULT_CAMERAS) and all(len(ep.images[c]) == n for c in DEFAULT_CAMERAS)
         # The actions are the expert's planned joint positions, taken from the commanded trajectories.
         assert np.abs(ep.actions[-1] - ep.actions[0]).max() > 0.3
         assert np.abs(ep.proprio[-1] - ep.proprio[0]).max() > 0.3   # and the arms followed them

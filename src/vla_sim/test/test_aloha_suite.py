@@ -45,6 +45,24 @@ def test_spec_cameras_and_seeded_placement(cube):
     assert 0.0 <= placed[0] <= 0.2 and 0.4 <= placed[1] <= 0.6  # the right arm's side of the table
 
 
+
+def test_the_workspace_camera_is_the_top_view_zoomed_onto_the_objects():
+    task = make_suite("aloha").make_task("insertion", image_size=64, camera="top,workspace")
+    try:
+        images = task.reset(7)["images"]
+        assert task.spec.cameras == {"top": [64, 64, 3], "workspace": [64, 64, 3]}
+
+        def object_pixels(im):  # the red peg and the blue socket: saturated pixels, the table and arms are grey
+            im = im.astype(int)
+            return int(((im.max(axis=2) - im.min(axis=2)) > 80).sum())
+
+        top, zoomed = object_pixels(images["top"]), object_pixels(images["workspace"])
+        assert top > 0 and zoomed > 2 * top, (top, zoomed)   # 1.7x a side: about 3x the pixels
+    finally:
+        task.close()
+    with pytest.raises(VLAError, match="unknown ALOHA camera 'side'.*workspace"):
+        make_suite("aloha").make_task("insertion", camera="top,side")
+
 def test_joint_targets_are_tracked_and_holds_keep_the_arms_still(cube):
     obs = cube.reset(0)
     hold = cube.hold_action(None)

@@ -6,7 +6,8 @@ loads them with ``mujoco`` directly): the joint-controlled variant the policy dr
 
 Actions: 14-D absolute joint positions at 50 Hz - per arm, six joint angles (rad) and the gripper
 opening normalised to 0 (closed) .. 1 (open). Proprioception: the same 14 quantities measured. Cameras:
-``top`` and the two wrist cameras ``left_wrist`` / ``right_wrist`` (square images, ``image_size``).
+``top`` and the two wrist cameras ``left_wrist`` / ``right_wrist`` (square images, ``image_size``), and
+``workspace``, the top camera zoomed onto the part of the table where the task happens (:data:`CAMERAS`).
 
 Scripted expert (the ACT paper's idea, our own trajectories and planner): at reset, the end-effector
 waypoints of the task are planned from the object poses (:func:`plan`), and a planner copy of the
@@ -43,7 +44,13 @@ INSTRUCTIONS = {
                    "pick up the peg and the socket and insert one into the other", "fit the peg in the socket"],
                   ["put the peg into the socket", "slide the peg into the blue socket"]),
 }
-CAMERAS = ("top", "left_wrist", "right_wrist")
+# Policy cameras by name: the model camera each is drawn from and its vertical field of view (None: the
+# model's own). "workspace" is the top camera narrowed from 78 to 50 degrees (1.7x zoom, the same picture
+# as cropping the middle 58 % of the top view): every place an object can lie and the meeting point stay in
+# view, the arms' bases fall outside, and the cube, peg and socket get 1.7x the pixels a side.
+CAMERAS = {"top": ("top", None), "workspace": ("top", 50.0),
+           "left_wrist": ("left_wrist", None), "right_wrist": ("right_wrist", None)}
+DEFAULT_CAMERAS = ("top", "left_wrist", "right_wrist")
 VIEW_CAMERA = "angle"
 FPS = 50.0
 CONTROL_DT = 1.0 / FPS
@@ -492,7 +499,7 @@ class AlohaTask(Task):
 
     command_interface = JOINT_POSITION
 
-    def __init__(self, name: str, image_size: int = 64, max_steps: int = 400, camera: str | list[str] = CAMERAS,
+    def __init__(self, name: str, image_size: int = 64, max_steps: int = 400, camera: str | list[str] = DEFAULT_CAMERAS,
                  render: bool = True):
         if name not in ALOHA_TASKS:
             raise VLAError(f"unknown ALOHA task '{name}'; expected one of {', '.join(ALOHA_TASKS)}")
@@ -506,7 +513,8 @@ class AlohaTask(Task):
         self._planner: _Scene | None = None
         m = self.scene.model
         self.scene.model.light_castshadow[:] = 0
-        self._renderers = {cam: SceneRenderer(m, cam, image_size) for cam in cameras} if render else {}
+        self._renderers = {cam: SceneRenderer(m, CAMERAS[cam][0], image_size, fovy=CAMERAS[cam][1])
+                           for cam in cameras} if render else {}
         self._viewer: SceneRenderer | None = None
         self.spec = PolicySpec(cameras={cam: [image_size, image_size, 3] for cam in cameras},
                                proprio_names=list(JOINT_NAMES), action_names=list(JOINT_NAMES), fps=FPS,
