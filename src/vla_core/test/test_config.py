@@ -30,6 +30,8 @@ def test_file_then_overrides(tmp_path):
     ("--policy.head=transformer", "policy.head must be one of"),
     ("--policy.horizon=0", "policy.horizon"),
     ("--policy.n_action_steps=99", "n_action_steps"),
+    ("--policy.regression.steps_per_query=0", "policy.regression.steps_per_query must be >= 1"),
+    ("--policy.regression.steps_per_query=3", "must be a multiple of policy.regression.steps_per_query"),
     ("--train.steps=abc", "train.steps: expected an integer"),
     ("--policy.fusion.dim=130", "multiple of policy.fusion.heads"),
     ("--policy.colour=red", "unknown configuration key 'policy.colour'"),

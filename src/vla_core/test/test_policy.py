@@ -36,13 +36,10 @@ def obs_of(batch):
     return {"images": batch["images"], "proprio": batch["proprio"], "instruction": batch["instruction"]}
 
 
-@pytest.mark.parametrize("head", sorted(HEADS))
-def test_overfits_tiny_dataset(head, tiny_config):
-    cfg = tiny_config(head)
-    policy, ds, _ = build(cfg)
+def overfit(policy, ds, steps):
+    """Train ``policy`` on random batches of ``ds``; the mean loss of the first 5 and the last 20 steps."""
     opt = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=2e-3)
     gen = torch.Generator().manual_seed(0)
-    steps, frac = OVERFIT[head]
     losses = []
     policy.train()
     for _ in range(steps):
@@ -52,8 +49,31 @@ def test_overfits_tiny_dataset(head, tiny_config):
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    start, end = np.mean(losses[:5]), np.mean(losses[-20:])
+    return np.mean(losses[:5]), np.mean(losses[-20:])
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
+def test_overfits_tiny_dataset(head, tiny_config):
+    policy, ds, _ = build(tiny_config(head))
+    steps, frac = OVERFIT[head]
+    start, end = overfit(policy, ds, steps)
     assert end < frac * start, f"{head}: loss {start:.4f} -> {end:.4f}"
+
+
+def test_regression_queries_can_decode_several_steps_each(tiny_config, tmp_path):
+    cfg = tiny_config("regression", "--policy.regression.steps_per_query=4")
+    policy, ds, spec = build(cfg)
+    assert policy.head.queries.shape[1] == cfg.policy.horizon // 4   # 2 queries for a chunk of 8
+    steps, frac = OVERFIT["regression"]
+    start, end = overfit(policy, ds, steps)
+    assert end < frac * start, f"loss {start:.4f} -> {end:.4f}"
+    policy.eval()
+    obs = obs_of(batch_of(ds, [0, 7, 30]))
+    chunk = policy.predict_action_chunk(obs)
+    assert chunk.shape == (3, cfg.policy.horizon, spec.action_dim)
+    save_checkpoint(tmp_path / "ckpt", policy, cfg, step=5)
+    torch.testing.assert_close(load_policy(tmp_path / "ckpt", expected_spec=spec).predict_action_chunk(obs), chunk,
+                               rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("head", sorted(HEADS))

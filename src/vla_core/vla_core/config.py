@@ -117,9 +117,18 @@ class FlowConfig:
 
 @dataclass
 class RegressionConfig:
-    """Chunk regression with learned action queries and a transformer decoder (ACT style)."""
+    """Chunk regression with learned action queries and a transformer decoder (ACT style).
+
+    ``steps_per_query``: consecutive steps of the chunk each query decodes. 1: a query per step; k: a
+    chunk of ``horizon`` steps from ``horizon / k`` queries, about 1/k of the decoder's cost (a 2 s chunk
+    at 50 Hz is 100 steps; ``horizon`` must be a multiple of k).
+    """
 
     decoder_layers: int = 1
+    steps_per_query: int = 1
+
+    def __post_init__(self):
+        _check(self.steps_per_query >= 1, "policy.regression.steps_per_query must be >= 1")
 
 
 @dataclass
@@ -161,6 +170,9 @@ class PolicyConfig:
         _check(1 <= self.n_action_steps <= self.horizon,
                f"policy.n_action_steps must be in [1, policy.horizon={self.horizon}], got {self.n_action_steps}")
         _check(self.n_obs_steps >= 1, "policy.n_obs_steps must be >= 1")
+        k = self.regression.steps_per_query
+        _check(self.head != "regression" or self.horizon % k == 0,
+               f"policy.horizon ({self.horizon}) must be a multiple of policy.regression.steps_per_query ({k})")
 
 
 @dataclass

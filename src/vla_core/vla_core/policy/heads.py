@@ -75,14 +75,17 @@ class RegressionHead(nn.Module):
 
     def __init__(self, config: PolicyConfig, action_dim: int):
         super().__init__()
-        f = config.fusion
-        self.queries = nn.Parameter(torch.randn(1, config.horizon, f.dim) * 0.02)
-        self.decoder = ChunkDecoder(f.dim, f.heads, config.regression.decoder_layers, config.horizon, f.ff_mult, f.dropout)
-        self.out = nn.Linear(f.dim, action_dim)
+        f, k = config.fusion, config.regression.steps_per_query
+        n = config.horizon // k
+        self.horizon, self.action_dim = config.horizon, action_dim
+        self.queries = nn.Parameter(torch.randn(1, n, f.dim) * 0.02)
+        self.decoder = ChunkDecoder(f.dim, f.heads, config.regression.decoder_layers, n, f.ff_mult, f.dropout)
+        self.out = nn.Linear(f.dim, k * action_dim)   # query i -> steps i*k .. i*k + k - 1
 
     def predict(self, memory: torch.Tensor) -> torch.Tensor:
         """(B, M, D) -> (B, H, A)."""
-        return self.out(self.decoder(self.queries.expand(memory.shape[0], -1, -1), memory))
+        decoded = self.out(self.decoder(self.queries.expand(memory.shape[0], -1, -1), memory))
+        return decoded.reshape(memory.shape[0], self.horizon, self.action_dim)
 
     def loss(self, memory, actions, is_pad):
         """L1 between predicted and demonstrated normalised actions, padding excluded."""
