@@ -147,10 +147,11 @@ def test_the_expert_plans_joint_commands_that_pick_up_the_cube(cube):
     assert lifted > 0.15, f"the cube rose to {lifted:.3f} m"  # carried to the meeting point, 25 cm up
 
 
-@pytest.mark.parametrize("name, seeds", [("transfer-cube", (0, 7)), ("insertion", (3,))])
+@pytest.mark.parametrize("name, seeds", [("transfer-cube", (0, 3, 7)), ("insertion", (3,))])
 def test_the_expert_completes_both_tasks_and_its_replay_is_what_the_planner_did(name, seeds):
-    """The replay of the recorded joint commands succeeds (42 of 50 / 48 of 50 seeds in the README's probe), and
-    the scene ends where the planner's did: MuJoCo is deterministic, so the demonstrations are what was planned."""
+    """The replay of the recorded joint commands succeeds (50 of 50 / 48 of 50 seeds in the README's probe; on
+    transfer-cube seed 3 the cube slid out while the right gripper turned level), and the scene ends where the
+    planner's did: MuJoCo is deterministic, so the demonstrations are what was planned."""
     suite = make_suite("aloha")
     task = suite.make_task(name, image_size=8, render=False)
     for seed in seeds:
