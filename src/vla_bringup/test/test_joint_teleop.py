@@ -36,7 +36,9 @@ def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env, p
     suite = AlohaSuite()
     for ep in report.episodes:
         n = len(ep)
-        assert n >= 100 and ep.robot == "aloha" and ep.fps == 50.0
+        # The collector samples on a 50 Hz timer; a loaded machine delays ticks (94 of 200 frames seen with CI and a
+        # training sharing the 2 cores), so the count is loose and coverage is checked against the plan below.
+        assert n >= 20 and ep.robot == "aloha" and ep.fps == 50.0
         assert ep.instruction == suite.instructions("transfer-cube")[0]
         assert ep.proprio_names == JOINT_NAMES and ep.action_names == JOINT_NAMES
         assert ep.actions.shape == (n, 14) and ep.proprio.shape == (n, 14)
@@ -54,7 +56,12 @@ def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env, p
     task.close()
     rows = np.concatenate(plans)
     for ep in report.episodes:
-        nearest = np.abs(ep.actions[:, None, :] - rows[None]).max(-1).min(1)
+        distance = np.abs(ep.actions[:, None, :] - rows[None]).max(-1)
+        nearest = distance.min(1)
+        # The episode runs to the sim's max_steps (200) however many ticks the collector got: its last action is a
+        # late step of the plan (a stale /episode/done once ended one after 28 frames, at plan step 28).
+        last_step = int(distance[-1].argmin()) % 400
+        assert last_step >= 150, last_step
         # (the teleop plans from object poses a few steps later, when they have settled by microns: 1.001e-3 rad
         # seen once in a fresh-clone CI run; what the arms measured is 10x further from the plan, checked below)
         assert nearest.max() < 3e-3, nearest.max()
