@@ -166,7 +166,7 @@ def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray]
                  Waypoint(130, grasp, down, 1.0),                    # around it
                  Waypoint(145, grasp, down, 1.0),                    # settle: the joint controller lags the plan
                  Waypoint(175, grasp, down, 0.0),                    # closed
-                 Waypoint(195, grasp + [0, 0, 0.1], down, 0.0),      # lifted straight up before turning
+                 Waypoint(195, grasp + [0, 0, 0.1], down, 0.0),      # lifted straight up before moving across
                  # The gripper keeps its pick pitch to the end (as ACT's script does): turning it level on
                  # the way to the meeting point slid the cube out of the fingertips in 8 of 50 seeds.
                  Waypoint(215, meet + [0.05, 0, 0], down, 0.0),      # to the meeting point
