@@ -171,6 +171,26 @@ def test_the_expert_completes_both_tasks_and_its_replay_is_what_the_planner_did(
     task.close()
 
 
+@pytest.mark.parametrize("name", ["transfer-cube", "insertion"])
+def test_no_arm_rests_before_it_grasps(name):
+    """Until its gripper starts to close, every arm's commands change at every step. A rest there (the old plan
+    held each arm open around its object for 15 steps) is a still scene whose next action depends on the
+    clock: policies that replanned in it waited with the grippers open to the end (docs/experiments.md, a4)."""
+    task = make_suite("aloha").make_task(name, image_size=8, render=False)
+    task.reset(1)
+    commands = task._plan_expert()
+    task.close()
+    for i, arm in enumerate(("left", "right")):
+        arm_commands = commands[:, 7 * i:7 * i + 7]
+        grip = arm_commands[:, 6]
+        opened = int(np.argmax(grip >= grip.max() - 1e-6))
+        closing = opened + int(np.argmax(grip[opened:] < grip.max() - 1e-3))
+        assert closing > opened, f"{name}: the {arm} gripper never closes"
+        moved = np.abs(np.diff(arm_commands[:closing], axis=0)).max(axis=1)
+        still = np.flatnonzero(moved < 1e-4)
+        assert still.size == 0, f"{name}: the {arm} arm rests at steps {still.tolist()} before closing at {closing}"
+
+
 def test_the_inverse_kinematics_reaches_the_planned_gripper_poses(cube):
     """Each step's joint solution puts both steered points within a centimetre of their waypoints: the posture pull
     that keeps the straight wrist from drifting costs up to 7.5 mm (measured: the right arm reaching across to a

@@ -163,8 +163,10 @@ def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray]
         side = axis_quat([1, 0, 0], 90)       # left gripper rolled to close on the cube's top and bottom faces
         right = [Waypoint(0, right0, identity, 0.0),
                  Waypoint(90, cube + [0, 0, 0.08], down, 1.0),       # above the cube, open
-                 Waypoint(130, grasp, down, 1.0),                    # around it
-                 Waypoint(145, grasp, down, 1.0),                    # settle: the joint controller lags the plan
+                 # Down around it in one steady move, closing on arrival. A rest here (open around the cube)
+                 # is a still scene whose next action depends on the clock: policies that replanned in it
+                 # waited with the gripper open to the end of the episode (docs/experiments.md, a4).
+                 Waypoint(145, grasp, down, 1.0),
                  Waypoint(175, grasp, down, 0.0),                    # closed
                  Waypoint(195, grasp + [0, 0, 0.1], down, 0.0),      # lifted straight up before moving across
                  # The gripper keeps its pick pitch to the end (as ACT's script does): turning it level on
@@ -199,7 +201,6 @@ def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray]
         lift = (grips["socket"] - grips["peg"]) * [0, 1, 1]   # peg and socket on one axis: y and z aligned
         right = [Waypoint(0, right0, identity, 0.0),
                  Waypoint(90, peg + [0, 0, 0.08], down_right, 1.0),
-                 Waypoint(130, peg_grasp, down_right, 1.0),
                  Waypoint(145, peg_grasp, down_right, 1.0),
                  Waypoint(175, peg_grasp, down_right, 0.0),
                  Waypoint(195, peg_grasp + [0, 0, 0.1], down_right, 0.0),
@@ -209,7 +210,6 @@ def plan(task: str, objects: dict[str, np.ndarray], start: dict[str, np.ndarray]
                  Waypoint(400, meet + [0.045, 0, 0] + lift, down_right, 0.0)]
         left = [Waypoint(0, left0, identity, 0.0),
                 Waypoint(90, socket + [0, 0, 0.08], down_left, 1.0),
-                Waypoint(130, socket_grasp, down_left, 1.0),
                 Waypoint(145, socket_grasp, down_left, 1.0),
                 Waypoint(175, socket_grasp, down_left, 0.0),
                 Waypoint(195, socket_grasp + [0, 0, 0.1], down_left, 0.0),
