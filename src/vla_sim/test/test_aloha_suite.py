@@ -8,7 +8,7 @@ import pytest
 
 from vla_core.env import make_suite
 from vla_core.errors import VLAError
-from vla_sim.aloha_suite import ACTION_HIGH, ACTION_LOW, JOINT_NAMES, START_ARM, stage_of, succeeded
+from vla_sim.aloha_suite import ACTION_HIGH, ACTION_LOW, ARMS, JOINT_NAMES, START_ARM, stage_of, succeeded
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_the_expert_plans_joint_commands_that_pick_up_the_cube(cube):
 
 @pytest.mark.parametrize("name, seeds", [("transfer-cube", (0, 3, 7)), ("insertion", (3,))])
 def test_the_expert_completes_both_tasks_and_its_replay_is_what_the_planner_did(name, seeds):
-    """The replay of the recorded joint commands succeeds (50 of 50 / 49 of 50 seeds in the README's probe; on
+    """The replay of the recorded joint commands succeeds (50 of 50 / 49 of 50 seeds as `vla collect` reports them; on
     transfer-cube seed 3 the cube slid out while the right gripper turned level), and the scene ends where the
     planner's did: MuJoCo is deterministic, so the demonstrations are what was planned."""
     suite = make_suite("aloha")
@@ -180,7 +180,7 @@ def test_no_arm_rests_before_it_grasps(name):
     task.reset(1)
     commands = task._plan_expert()
     task.close()
-    for i, arm in enumerate(("left", "right")):
+    for i, arm in enumerate(ARMS):
         arm_commands = commands[:, 7 * i:7 * i + 7]
         grip = arm_commands[:, 6]
         opened = int(np.argmax(grip >= grip.max() - 1e-6))
@@ -195,7 +195,7 @@ def test_the_inverse_kinematics_reaches_the_planned_gripper_poses(cube):
     """Each step's joint solution puts both steered points within a centimetre of their waypoints: the posture pull
     that keeps the straight wrist from drifting costs up to 7.5 mm (measured: the right arm reaching across to a
     cube at y = 0.56, seed 5); without it every point is within 0.1 mm, and the wrist joints run to +-pi."""
-    from vla_sim.aloha_suite import ARMS, interpolate, plan
+    from vla_sim.aloha_suite import interpolate, plan
 
     cube.reset(5)
     commands = cube._plan_expert()
