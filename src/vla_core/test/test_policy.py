@@ -76,6 +76,30 @@ def test_regression_queries_can_decode_several_steps_each(tiny_config, tmp_path)
                                rtol=0, atol=0)
 
 
+def test_cameras_encoded_in_one_call_keep_their_own_tokens_and_instructions(tiny_config):
+    # encode() runs every camera through the shared encoder in one batch: each camera's tokens must be
+    # those of its own images, FiLM-conditioned on its own sample's instruction, as if encoded alone.
+    cfg = tiny_config("regression", "--policy.n_obs_steps=2", "--policy.fusion.film=true")
+    eps = load_episodes(cfg.data.path).episodes
+    spec = spec_from_episodes(eps)
+    two = PolicySpec(cameras={"front": spec.cameras["front"], "wrist": spec.cameras["front"]},
+                     proprio_names=spec.proprio_names, action_names=spec.action_names, fps=spec.fps)
+    policy = make_policy(cfg.policy, two, dataset_stats(eps)).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # FiLM starts as the identity: give the instruction an effect on the image tokens
+        for film in policy.vision.films:
+            film.proj.weight.copy_(torch.randn(film.proj.weight.shape, generator=g) * 0.1)
+    images = {cam: torch.rand(3, 2, 3, 32, 32, generator=g) for cam in two.cameras}
+    proprio = torch.randn(3, 2, len(spec.proprio_names), generator=g)
+    obs = {"images": images, "proprio": proprio, "instruction": ["open the drawer", "press the button", "reach"]}
+    with torch.no_grad():
+        lang = policy.encode_instruction(obs["instruction"], 3)
+        alone = [policy.vision(images[cam].flatten(0, 1), lang.repeat_interleave(2, dim=0)).unflatten(0, (3, 2))
+                 for cam in two.cameras]
+        p = policy.proprio(policy.normalizer.normalize_proprio(proprio).flatten(1))
+        torch.testing.assert_close(policy.encode(obs), policy.fusion(lang, p, alone))
+
+
 @pytest.mark.parametrize("head", sorted(HEADS))
 def test_save_load_round_trip_gives_identical_outputs(head, tiny_config, tmp_path):
     cfg = tiny_config(head)
