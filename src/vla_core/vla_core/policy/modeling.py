@@ -140,12 +140,13 @@ class VLAPolicy(nn.Module):
         if self.training and noise > 0:
             lang = lang + torch.randn_like(lang) * (noise * lang.norm(dim=-1, keepdim=True) / math.sqrt(lang.shape[-1]))
         film = lang if self.config.fusion.film else None
-        # Every camera through the shared encoder in one call: (C, B, To, 3, S, S) -> (C * B * To, ...).
-        imgs = torch.stack([self._images(obs["images"][cam]) for cam in self.cameras])
-        c, to = imgs.shape[0], imgs.shape[2]
-        cond = None if film is None else film.repeat_interleave(to, dim=0).repeat(c, 1)
-        tokens = self.vision(imgs.flatten(0, 2), cond)  # (C * B * To, N, D)
-        image_tokens = list(tokens.unflatten(0, (c, b, to)).unbind(0))  # per camera (B, To, N, D)
+        image_tokens = []
+        for cam in self.cameras:
+            imgs = self._images(obs["images"][cam])  # (B, To, 3, S, S)
+            to = imgs.shape[1]
+            cond = None if film is None else film.repeat_interleave(to, dim=0)
+            tokens = self.vision(imgs.flatten(0, 1), cond)  # (B * To, N, D)
+            image_tokens.append(tokens.reshape(-1, to, *tokens.shape[1:]))
         p = self.proprio(self.normalizer.normalize_proprio(proprio).flatten(1))
         return self.fusion(lang, p, image_tokens)
 
