@@ -76,9 +76,9 @@ def test_regression_queries_can_decode_several_steps_each(tiny_config, tmp_path)
                                rtol=0, atol=0)
 
 
-def test_cameras_encoded_in_one_call_keep_their_own_tokens_and_instructions(tiny_config):
-    # encode() runs every camera through the shared encoder in one batch: each camera's tokens must be
-    # those of its own images, FiLM-conditioned on its own sample's instruction, as if encoded alone.
+def test_each_camera_keeps_its_own_tokens_and_instructions(tiny_config):
+    # Several cameras share one vision encoder: each camera's tokens must be those of its own images,
+    # FiLM-conditioned on its own sample's instruction (a guard for any batching of cameras or time steps).
     cfg = tiny_config("regression", "--policy.n_obs_steps=2", "--policy.fusion.film=true")
     eps = load_episodes(cfg.data.path).episodes
     spec = spec_from_episodes(eps)
