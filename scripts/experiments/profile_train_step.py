@@ -56,6 +56,9 @@ def main():
             for k, v in [("batch", t1 - t0), ("vision", vision), ("fusion+head+loss", t2 - t1 - vision),
                          ("backward", t3 - t2), ("optimizer", t4 - t3), ("ema", t5 - t4), ("total", t5 - t0)]:
                 phases[k].append(v * 1e3)
+    if args.compile:  # no hooks ran: the forward is one phase, not a vision time of zero
+        phases["forward (compiled)"] = phases.pop("fusion+head+loss")
+        del phases["vision"]
     b = cfg.train.batch_size
     print(f"batch {b}, torch threads {torch.get_num_threads()}")
     for k, v in phases.items():
