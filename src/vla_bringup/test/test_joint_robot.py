@@ -9,17 +9,21 @@ import rclpy  # noqa: F401 - required: a missing install fails, never skips
 import yaml
 from conftest import Launch
 from sensor_msgs.msg import JointState
+from std_msgs.msg import Header
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from vla_ros.stamps import duration
+from vla_msgs.srv import ResetEpisode
+from vla_ros.stamps import duration, seconds
 
 TOPIC = "/joint_trajectory_controller/joint_trajectory"
+SETTLE = 1.0   # s of simulation time after a reset without commands (default 0.1: long here, for a loaded machine)
 
 
 def sim_graph(tmp_path):
     params = tmp_path / "sim.yaml"
     params.write_text(yaml.safe_dump({"sim_robot": {"ros__parameters": {
-        "suite": "aloha", "task": "transfer-cube", "camera_size": 32, "camera_rate": 5.0, "max_steps": 100000}}}))
+        "suite": "aloha", "task": "transfer-cube", "camera_size": 32, "camera_rate": 5.0, "max_steps": 100000,
+        "reset_settle": SETTLE}}}))
     graph = tmp_path / "graph.yaml"
     graph.write_text(yaml.safe_dump({"nodes": [{"name": "sim_robot", "command": [sys.executable, "-m", "vla_sim.sim_robot_node"],
                                                 "parameters": [str(params)]}]}))
@@ -80,6 +84,22 @@ def test_the_aloha_sim_follows_and_refuses_joint_trajectories(tmp_path, ros_env,
         stopped = position()
         time.sleep(1.0)
         assert abs(position()[0] - stopped[0]) < 0.03 and position()[0] - start[0] > 0.05
+
+        # A reset teleports the arm home; a trajectory planned before it (still in flight) must not yank it back.
+        probe.record(Header, "/episode/start")
+        away = position()
+        res = probe.call(ResetEpisode, "/sim_robot/reset", ResetEpisode.Request(task="transfer-cube", seed=3))
+        assert res.success, res.message
+        pub.publish(trajectory(names, [(0.02, away)]))      # where the old episode's plan went next
+        assert probe.wait_for(lambda: probe.received["/episode/start"], 10)
+        began = seconds(probe.received["/episode/start"][-1][1].stamp)
+        assert probe.wait_for(lambda: seconds(probe.received["/joint_states"][-1][1].header.stamp) > began + SETTLE, 30)
+        after = [m for _, m in probe.received["/joint_states"] if seconds(m.header.stamp) > began]
+        home = np.array(after[0].position)
+        assert abs(home[0] - away[0]) > 0.05                                        # the reset moved the arm
+        assert max(abs(m.position[0] - home[0]) for m in after) < 0.01              # and the old plan never ran
+        pub.publish(trajectory(names, [(0.5, away)]))       # after the settling time commands are followed again
+        assert probe.wait_for(lambda: abs(position()[0] - away[0]) < 0.03, 10)
     finally:
         code = launch.stop()
     assert code == 0, launch.output()

@@ -146,6 +146,23 @@ def test_a_repositioned_arm_is_held_at_its_new_pose_not_pulled_back():
     assert m.counters["estops"] == 2          # the jump itself latched nothing
 
 
+def test_after_a_move_commands_planned_before_it_hold_until_the_new_pose_is_measured():
+    m = ready()
+    np.testing.assert_allclose(m.filter_trajectory(JOINTS, [0.02], [[0.21, 0.5]], now=0.01, stamp=0.01).positions,
+                               [[0.21, 0.5]])
+    m.rebaseline(0.03)                                              # the simulator reset the scene at 0.03
+    for now, stamp in ((0.035, 0.025), (0.04, 0.03)):                # planned for the old pose, arriving late
+        out = m.filter_trajectory(JOINTS, [0.02], [[0.22, 0.5]], now=now, stamp=stamp)
+        assert out.hold and out.positions.shape == (0, 2)           # hold where the robot is: not the old pose
+    out = m.filter_trajectory(JOINTS, [0.02], [[0.22, 0.5]], now=0.045, stamp=0.045)
+    assert out.hold and out.positions.shape == (0, 2)               # new, but the new pose is not measured yet
+    m.observe_state(JOINTS, [-0.5, 0.1], 0.05, stamp=0.05)
+    out = m.filter_trajectory(JOINTS, [0.02], [[-0.49, 0.1]], now=0.06, stamp=0.06)
+    np.testing.assert_allclose(out.positions, [[-0.49, 0.1]])       # clamped from the new pose: 0.5 rad/s, untouched
+    assert m.state == OK and m.reasons == []                        # a reset is normal operation: nothing reported
+    assert m.counters == dict(received=5, forwarded=2, clipped=0, rejected=0, watchdog_holds=0, estops=0)
+
+
 def test_joints_beyond_their_limits_or_moving_too_fast_latch_the_e_stop():
     m = ready()
     m.observe_state(JOINTS, [1.05, 0.5], 0.01)  # within estop_margin 0.1 of max_position 1.0; 85 rad/s though
@@ -156,6 +173,21 @@ def test_joints_beyond_their_limits_or_moving_too_fast_latch_the_e_stop():
     m = ready()
     m.observe_state(JOINTS, [0.2, 1.09], 1.0)
     assert m.state == OK
+
+
+def test_a_joint_can_have_its_own_e_stop_margin():
+    margins = {"gripper": 0.5}
+    m = SafetyMonitor(limits(), joint_limits=parse_joint_limits(TABLE), estop_margins=margins)
+    m.observe_state(JOINTS, [0.2, 1.4], 0.0)          # the gripper pushed 0.4 past its range: within its 0.5
+    m.observe_state(JOINTS, [0.2, 1.4], 1.0)
+    assert m.state == OK
+    m.observe_state(JOINTS, [1.15, 1.4], 2.0)         # the shoulder keeps the common 0.1
+    assert m.state == ESTOP and m.reasons[0] == "e-stop: joint limit exceeded: shoulder"
+    m = SafetyMonitor(limits(), joint_limits=parse_joint_limits(TABLE), estop_margins=margins)
+    m.observe_state(JOINTS, [0.2, 1.51], 0.0)
+    assert m.state == ESTOP and m.reasons[0] == "e-stop: joint limit exceeded: gripper"
+    with pytest.raises(VLAError, match="estop_margins must be >= 0 and name joints of command_names"):
+        SafetyMonitor(limits(), joint_limits=parse_joint_limits(TABLE), estop_margins={"elbow": 0.5})
 
 
 def test_joint_robot_configuration_errors_name_the_fault():

@@ -19,7 +19,9 @@ The e-stop latches on ``/emergency_stop``, on a state beyond the workspace plus
 heartbeats stop (before the first heartbeat the robot holds); only :meth:`reset` releases it.
 A robot moved on purpose (a simulator's scene reset) is announced with :meth:`rebaseline`, stamped
 with the time of the move: states measured up to that stamp are the old pose, the first one after
-it is the new baseline. The announcement travels on its own topic, so it can arrive after the state
+it is the new baseline, and commands stamped up to it were planned for the old pose: the robot holds
+(expected at every reset, so neither counted nor reported); a joint robot holds until its first
+position after the move is measured. The announcement travels on its own topic, so it can arrive after the state
 that shows the jump: a speed violation therefore holds the robot at once and latches the e-stop
 only if no announcement explaining it arrives within ``episode_start_grace``.
 Stale commands (``watchdog_timeout``) make the robot hold. A clock that jumps backwards (a
@@ -32,7 +34,8 @@ the bounds are per-joint position, velocity and acceleration limits in ros2_cont
 them, and holding means holding the
 measured position: the position measured when the hold began, kept until commands flow again (a
 trajectory with no points, "hold where you are", while no position is known). The joint box takes the
-place of the workspace box: a measured joint beyond its position limits plus ``estop_margin`` latches
+place of the workspace box: a measured joint beyond its position limits plus ``estop_margin`` (or its own
+margin in ``estop_margins``: a gripper that contact can push past its range) latches
 the e-stop, and ``max_state_speed`` bounds the joints' speed (norm over the joints, units/s).
 Clamping starts where the robot's controller is: the monitor follows what it forwarded with the
 same :class:`~vla_core.trajectory.TrajectoryFollower` the simulated controller runs, and limits each
@@ -52,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vla_core.env import EE_VELOCITY, JOINT_POSITION
+from vla_core.errors import VLAError
 from vla_core.params import doc
 from vla_core.trajectory import TrajectoryFollower, check_trajectory
 from vla_safety.joint_limits import JointLimit, clamp_trajectory, limit_arrays
@@ -163,9 +167,16 @@ class SafetyMonitor:
     """Filters commands against :class:`SafetyLimits` and keeps the OK / LIMITED / ESTOP state."""
 
     def __init__(self, limits: SafetyLimits, on_event: Callable[[str], None] | None = None,
-                 joint_limits: dict[str, JointLimit] | None = None):
-        """``joint_limits`` (joint_position robots): every joint of ``limits.command_names`` needs an entry."""
+                 joint_limits: dict[str, JointLimit] | None = None, estop_margins: dict[str, float] | None = None):
+        """``joint_limits`` (joint_position robots): every joint of ``limits.command_names`` needs an entry.
+
+        ``estop_margins`` (joint_position robots): joint -> its own ``estop_margin`` (the others use the common one).
+        """
         self.joint_limits = joint_limits or {}
+        self.estop_margins = estop_margins or {}
+        unknown = sorted(set(self.estop_margins) - set(limits.command_names))
+        if unknown or any(not v >= 0 for v in self.estop_margins.values()):
+            raise VLAError(f"estop_margins must be >= 0 and name joints of command_names; got {self.estop_margins}")
         self.on_event = on_event or (lambda reason: None)
         self.counters = dict(received=0, forwarded=0, clipped=0, rejected=0, watchdog_holds=0, estops=0)
         self.estopped = False
@@ -194,6 +205,7 @@ class SafetyMonitor:
             self._box_lo, self._box_hi = self._joint_limits[0], self._joint_limits[1]
         else:
             self._box_lo, self._box_hi = np.asarray(limits.workspace_lower, float), np.asarray(limits.workspace_upper, float)
+        self._margin = np.array([self.estop_margins.get(n, limits.estop_margin) for n in limits.state_names], float)
 
     def _forget_time(self, now: float | None) -> None:
         """Drop every belief that depends on time (start-up, a clock jump): hold until fresh data arrives."""
@@ -329,7 +341,7 @@ class SafetyMonitor:
         if not any(n in index for n in box) or not all(n in self._state for n in box):
             return  # nothing new about the box, or part of it never seen yet
         pos = np.array([self._state[n][0] for n in box], float)  # newest value of each axis
-        outside = (pos < self._box_lo - lim.estop_margin) | (pos > self._box_hi + lim.estop_margin)
+        outside = (pos < self._box_lo - self._margin) | (pos > self._box_hi + self._margin)
         if outside.any():
             self.trigger_estop(f"joint limit exceeded: {box[int(np.argmax(outside))]}")
         measured = now if stamp is None or stamp <= 0 else stamp
@@ -432,6 +444,8 @@ class SafetyMonitor:
                 self._event(f"rejected: {why}")
                 return False
             self._last_stamp = stamp
+        if stamp is not None and self._episode_stamp is not None and stamp <= self._episode_stamp:
+            return False   # planned before the robot was moved on purpose: for the old pose (expected, not counted)
         self._last_command_time = now
         self._settle_jump(now)
         if self.estopped:
@@ -482,6 +496,8 @@ class SafetyMonitor:
             return self._reject(f"malformed trajectory: {problem}", now)
         if not self._admit(now, stamp):
             return self._hold_output(now)
+        if len(times) and self._reference is None and self._state_pos is None:
+            return self._hold_output(now)   # moved on purpose, not measured since: nothing to clamp from yet
         self.counters["forwarded"] += 1
         if len(times) == 0:
             self._clear("clamped to joint limits")

@@ -15,7 +15,8 @@ Publish     /safety/out/joint_trajectory (remapped to /joint_trajectory_controll
 and read their limits from the parameters joint_limits.<joint>.{has_position_limits, min_position,
 max_position, has_velocity_limits, max_velocity, has_acceleration_limits, max_acceleration}: a
 ros2_control joint_limits file nested under this node's ros__parameters (see
-vla_bringup/config/aloha/safety_monitor.yaml). Trajectories leave stamped zero (start on arrival,
+vla_bringup/config/aloha/safety_monitor.yaml); estop_margins.<joint> gives a joint its own
+estop_margin (a gripper that contact pushes past its range). Trajectories leave stamped zero (start on arrival,
 as a JointTrajectoryController reads it); a hold is one point at the held measured position due at
 once, or a trajectory with no points (hold where you are) while no position has been measured.
 
@@ -58,15 +59,17 @@ class SafetyMonitorNode(Node):
         self._specs = parameter_specs(SafetyLimits)
         declare_parameters(self, self._specs, ParameterDescriptor)
         limits = from_parameters(SafetyLimits, self._values(), self.get_name())
-        joint_limits = None
+        joint_limits = margins = None
         if limits.joint_robot:
             for joint in limits.command_names:
                 for key, default in LIMIT_KEYS.items():
                     self.declare_parameter(f"joint_limits.{joint}.{key}", default)
+                self.declare_parameter(f"estop_margins.{joint}", float("nan"))
             joint_limits = self._joint_limits(limits.command_names)
+            margins = self._estop_margins(limits.command_names)
         try:
             self.monitor = SafetyMonitor(limits, on_event=lambda reason: self.get_logger().warning(f"intervention: {reason}"),
-                                         joint_limits=joint_limits)
+                                         joint_limits=joint_limits, estop_margins=margins)
         except VLAError as exc:
             raise ParameterError(f"{self.get_name()}: {exc}") from None
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -111,6 +114,17 @@ class SafetyMonitorNode(Node):
         except VLAError as exc:
             raise ParameterError(str(exc)) from None
 
+    def _estop_margins(self, joints: list[str], overrides: dict | None = None) -> dict[str, float]:
+        """The estop_margins.<joint> parameters that are set (with ``overrides``): joint -> margin."""
+        overrides = overrides or {}
+        margins = {}
+        for joint in joints:
+            name = f"estop_margins.{joint}"
+            value = overrides[name] if name in overrides else self.get_parameter(name).value
+            if value == value:   # nan: not set, the common estop_margin applies
+                margins[joint] = float(value)
+        return margins
+
     def _on_set_parameters(self, params) -> SetParametersResult:
         changes = {p.name: p.value for p in params}
         try:
@@ -119,7 +133,11 @@ class SafetyMonitorNode(Node):
                                                                     self.monitor.limits.command_names):
                 raise ParameterError("command_interface and command_names are fixed at start-up (they choose the topics)")
             if limits.joint_robot:
+                margins = self._estop_margins(limits.command_names, changes)
+                if any(not v >= 0 for v in margins.values()):
+                    raise ParameterError(f"estop_margins must be >= 0, got {margins}")
                 self.monitor.joint_limits = self._joint_limits(limits.command_names, changes)
+                self.monitor.estop_margins = margins
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         self.monitor.limits = limits

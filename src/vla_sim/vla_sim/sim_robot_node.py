@@ -24,7 +24,9 @@ Services    ~/reset (vla_msgs/ResetEpisode): new episode with a task / instructi
 The simulation steps on a wall-clock timer at fps x real_time_factor; /clock carries simulation
 time, so nodes with use_sim_time stay in step even when rendering makes the sim slower than real time.
 A twist older than command_timeout is treated as zero velocity (the gripper keeps its last value);
-a joint trajectory holds its last point (vla_core.trajectory.TrajectoryFollower).
+a joint trajectory holds its last point (vla_core.trajectory.TrajectoryFollower). For reset_settle
+seconds after a reset every command is ignored (the robot holds its start pose): commands still in
+flight then were planned for the scene before the reset.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class SimRobotConfig:
     camera: str = doc("the suite's policy camera(s), comma-separated ('' = the suite's default)", default="")
     viewer_size: int = doc("pixels of the viewer camera stream /viewer/image_raw", default=256)
     viewer_rate: float = doc("Hz of simulation time of /viewer/image_raw; 0 = no viewer stream", default=0.0)
+    reset_settle: float = doc("seconds (simulation time) after a reset during which commands are ignored: the ones "
+                              "still in flight were planned for the old scene", default=0.1)
 
     def __post_init__(self):
         if self.camera_size < 8:
@@ -79,6 +83,8 @@ class SimRobotConfig:
             raise ValueError("viewer_rate must be >= 0 and viewer_size >= 8")
         if self.max_steps < 1:
             raise ValueError("max_steps must be >= 1")
+        if self.reset_settle < 0:
+            raise ValueError("reset_settle must be >= 0")
 
 
 class SimRobotNode(Node):
@@ -113,6 +119,7 @@ class SimRobotNode(Node):
         ok, message = self.reset_episode(self.cfg.instruction, self.cfg.task, self.cfg.seed)
         if not ok:
             raise ParameterError(f"sim_robot: parameters 'task' / 'instruction': {message}")
+        self._episode_start = -self.cfg.reset_settle   # nothing was in flight before the first episode
         # The robot's command interface comes from its tasks (one per suite): only that one is offered.
         if self.joint_robot:
             self.create_subscription(JointTrajectory, "/joint_trajectory_controller/joint_trajectory", self._on_trajectory, 10)
@@ -149,6 +156,7 @@ class SimRobotNode(Node):
             self.follower = TrajectoryFollower(self.task.spec.action_names, self.task.hold_action(None))
         self.success = self.done = False
         self.episode_steps = 0
+        self._episode_start = self.sim_time
         self._twist = np.zeros(3)
         self._twist_time = -1e9
         self._gripper = -1.0
@@ -172,15 +180,30 @@ class SimRobotNode(Node):
         return response
 
     # ------------------------------------------------------------------ commands
+    def _settling(self) -> bool:
+        """Whether commands are ignored now: the scene was reset less than reset_settle ago.
+
+        A real robot is never teleported; a simulated reset is, while the commands the controller and the
+        safety monitor sent just before it (planned for the old scene) are still on their way. Executed in
+        the new scene they would yank the arm from its new start pose towards the old one.
+        """
+        return self.sim_time - self._episode_start < self.cfg.reset_settle
+
     def _on_twist(self, msg: TwistStamped) -> None:
+        if self._settling():
+            return
         lin = msg.twist.linear
         self._twist = np.array([lin.x, lin.y, lin.z])
         self._twist_time = self.sim_time
 
     def _on_gripper(self, msg: Float64) -> None:
+        if self._settling():
+            return
         self._gripper = float(msg.data)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
+        if self._settling():
+            return
         times = [seconds(p.time_from_start) for p in msg.points]
         problem = self.follower.follow(list(msg.joint_names), times, [list(p.positions) for p in msg.points], self.sim_time)
         if problem and problem != self._last_refusal:  # one log line per kind of fault, not one per message
