@@ -83,10 +83,12 @@ class SafetyMonitorNode(Node):
             self.pub_gripper = self.create_publisher(Float64, "/safety/out/gripper_cmd", 10)
             self.create_subscription(TwistStamped, "/safety/in/cmd_twist", self._on_twist, 10)
             self.create_subscription(Float64, "/safety/in/gripper_cmd", self._on_gripper, 10)
+        # Before /joint_states: when an announcement and the state after the move wait together, the executor
+        # takes them in creation order, and the announcement first is a quiet re-baseline, not a held jump.
+        self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, 10)
         self.create_subscription(Empty, "/emergency_stop", self._on_estop, 10)
         self.create_subscription(Empty, "/safety/heartbeat", lambda _: self.monitor.heartbeat(self._now()), 10)
-        self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_timer(0.02, self._on_watchdog)
         self.create_timer(1.0 / limits.status_rate, self._publish_status)
