@@ -52,7 +52,8 @@ def test_a_joint_robot_is_commanded_only_through_the_monitor_within_its_limits(t
         states = [np.array(m.position) for _, m in probe.received["/joint_states"]]
         assert max(np.abs(s - states[0]).max() for s in states) > 0.02   # the arms moved
         status = probe.received["/safety/status"][-1][1]
-        assert status.state != SafetyStatus.ESTOP and status.estop_count == 0 and status.commands_clipped > 0, status
+        assert status.state != SafetyStatus.ESTOP and status.estop_count == 0 and status.commands_clipped > 0, (
+            list(status.reasons), status, launch.output()[-3000:])
 
         # E-stop: from then on the monitor holds one position, the one measured when it latched.
         estop = probe.node.create_publisher(Empty, "/emergency_stop", 10)

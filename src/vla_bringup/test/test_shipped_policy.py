@@ -1,5 +1,5 @@
-"""The trained default policy shipped for the Sawyer demo (policies/sawyer/): it is what the recipe
-says it is, the demo uses it without training anything, and it still does the job in simulation."""
+"""The trained default policies shipped for the demo (policies/sawyer/, policies/aloha/): each is what its
+recipe says it is, the demo uses it without training anything, and it still does the job in simulation."""
 
 import json
 from pathlib import Path
@@ -12,7 +12,8 @@ from vla_bringup import demo
 PACKAGE = Path(demo.__file__).resolve().parents[1]
 
 
-def test_the_demo_uses_the_shipped_policy_without_training(monkeypatch, tmp_path):
+@pytest.mark.parametrize("robot", ["sawyer", "aloha"])
+def test_the_demo_uses_the_shipped_policy_without_training(monkeypatch, tmp_path, robot):
     import vla_core.collect
     import vla_core.training.trainer
 
@@ -22,28 +23,30 @@ def test_the_demo_uses_the_shipped_policy_without_training(monkeypatch, tmp_path
     monkeypatch.setenv("VLA_CACHE", str(tmp_path))
     monkeypatch.setattr(vla_core.collect, "collect", must_not_run)
     monkeypatch.setattr(vla_core.training.trainer.Trainer, "run", must_not_run)
-    ckpt = demo.ensure_default_policy(progress=False, robot="sawyer")
-    assert ckpt == demo.shipped_policy("sawyer") and (ckpt / "model.safetensors").is_file()
-    assert demo.shipped_policy("aloha") is None  # no ALOHA policy is shipped: its recipe makes one
+    ckpt = demo.ensure_default_policy(progress=False, robot=robot)
+    assert ckpt == demo.shipped_policy(robot) and (ckpt / "model.safetensors").is_file()
 
 
-def test_the_shipped_policy_is_the_recipes():
-    """Architecture, data and training length of the shipped weights are those of config/sawyer/demo_policy.yaml
+@pytest.mark.parametrize("robot, cameras", [("sawyer", ["corner2"]), ("aloha", ["top", "left_wrist", "right_wrist"])])
+def test_the_shipped_policy_is_the_recipes(robot, cameras):
+    """Architecture, data and training length of the shipped weights are those of config/<robot>/demo_policy.yaml
     and the demo's robot entry: a change of the recipe without retraining the shipped policy fails here."""
     from vla_core.checkpoint import read_checkpoint_meta
     from vla_core.config import ExperimentConfig
 
-    config, spec, meta = read_checkpoint_meta(demo.shipped_policy("sawyer"))
-    recipe = ExperimentConfig.load(PACKAGE / "config" / "sawyer" / "demo_policy.yaml")
-    robot = demo.ROBOTS["sawyer"]
+    config, spec, meta = read_checkpoint_meta(demo.shipped_policy(robot))
+    recipe = ExperimentConfig.load(PACKAGE / "config" / robot / "demo_policy.yaml")
+    entry = demo.ROBOTS[robot]
     assert config.policy == recipe.policy
     assert config.data.augment == recipe.data.augment and config.data.val_fraction == recipe.data.val_fraction
     for key in ("batch_size", "lr", "warmup_steps", "ema", "ema_decay", "weight_decay", "seed"):
         assert getattr(config.train, key) == getattr(recipe.train, key), key
-    assert meta["step"] <= robot.train_steps and config.train.steps == robot.train_steps
-    readme = (PACKAGE / "policies" / "sawyer" / "README.md").read_text()
-    assert "python -m vla_bringup.demo --from-recipe" in readme
-    assert spec.robot == "sawyer" and list(spec.cameras) == ["corner2"]
+    assert meta["step"] <= entry.train_steps and config.train.steps == entry.train_steps
+    assert config.data.cameras == recipe.data.cameras and config.data.successful_only == recipe.data.successful_only
+    readme = (PACKAGE / "policies" / robot / "README.md").read_text()
+    assert "--from-recipe" in readme
+    assert spec.robot == robot and list(spec.cameras) == cameras
+    assert entry.camera in ("", ",".join(cameras))   # the demonstrations are recorded with the policy's cameras
 
 
 @pytest.mark.parametrize("task", ["drawer-open-v3", "button-press-topdown-v3"])
@@ -60,3 +63,18 @@ def test_the_shipped_policy_succeeds_in_simulation(tmp_path, task):
     results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert len(results) == 6
     assert sum(r["success"] for r in results) >= 5, summary
+
+
+def test_the_shipped_aloha_policy_succeeds_in_simulation(tmp_path):
+    """Six unseen seeds of transfer-cube through ``vla eval``'s rollout code (sync: a chunk every 48 steps): four
+    succeeded when it was shipped (seeds 100003 and 100004 fail in every mode); one is spare for another
+    machine's floating point."""
+    from vla_core.evaluation import EvalConfig, evaluate
+
+    cfg = EvalConfig(suite="aloha", checkpoint=str(demo.shipped_policy("aloha")), out=str(tmp_path), episodes_per_task=6,
+                     heldout_episodes_per_task=0, tasks=["transfer-cube"], baselines=[], max_steps=400, workers=1,
+                     video=False)
+    summary = evaluate(cfg, progress=False)
+    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 6
+    assert sum(r["success"] for r in results) >= 3, summary

@@ -3,12 +3,12 @@
     make demo            (or: python -m vla_bringup.demo [--robot aloha] [--instructions "open the drawer" ...])
     make demo ROBOT=aloha
 
-1. The policy: the trained default policy shipped with this package (``policies/<robot>/``, the
-   Sawyer's), else - or with ``--from-recipe`` - the one made by the robot's recipe and cached in
+1. The policy: the trained default policy shipped with this package (``policies/<robot>/``), else -
+   or with ``--from-recipe`` - the one made by the robot's recipe and cached in
    ``$VLA_CACHE`` (default ``~/.cache/vla``), created on first use: scripted demonstrations of the
    demo tasks (``vla collect``) and a training run from ``config/<robot>/demo_policy.yaml`` (Sawyer:
-   about 8 minutes on a 2-core CPU; ALOHA: about an hour and a half). ``policies/sawyer/README.md``
-   names the command that produced the shipped one.
+   about 8 minutes on a 2-core CPU; ALOHA: about an hour and a half with its collection).
+   ``policies/<robot>/README.md`` names the command that produced the shipped one.
 2. Bring up robot.yaml (sim_robot + vla_policy + vla_controller + safety_monitor) under the
    ``vla launch`` supervisor, then for each instruction reset the episode through sim_robot's
    ~/reset service and wait for it to end. The e-stop is never released by the demo.
@@ -51,7 +51,8 @@ ROBOTS = {
                         ["open the drawer", "close the drawer", "press the button", "close the window"], 25, 3000, "",
                         "/robot/cmd_twist", "geometry_msgs/TwistStamped"),
     "aloha": DemoRobot("aloha", ["transfer-cube", "insertion"],
-                       ["transfer the cube to the other arm", "insert the peg into the socket"], 50, 20000, "top",
+                       ["transfer the cube to the other arm", "insert the peg into the socket"], 50, 8000,
+                       "top,left_wrist,right_wrist",
                        "/joint_trajectory_controller/joint_trajectory", "trajectory_msgs/JointTrajectory"),
 }
 
