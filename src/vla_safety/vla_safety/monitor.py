@@ -150,6 +150,13 @@ class SafetyLimits:
         return list(self.command_names) if self.joint_robot else list(self.workspace_state)
 
 
+def check_estop_margins(margins: dict[str, float], joints: list[str]) -> dict[str, float]:
+    """``margins`` (joint -> its own estop_margin) if every one is >= 0 and names one of ``joints``."""
+    if set(margins) - set(joints) or any(not v >= 0 for v in margins.values()):
+        raise VLAError(f"estop_margins must be >= 0 and name joints of command_names; got {margins}")
+    return margins
+
+
 @dataclass
 class JointCommand:
     """A joint trajectory to send: ``positions`` (K, J), in ``command_names`` order, due ``times`` (K,) s after sending.
@@ -173,10 +180,7 @@ class SafetyMonitor:
         ``estop_margins`` (joint_position robots): joint -> its own ``estop_margin`` (the others use the common one).
         """
         self.joint_limits = joint_limits or {}
-        self.estop_margins = estop_margins or {}
-        unknown = sorted(set(self.estop_margins) - set(limits.command_names))
-        if unknown or any(not v >= 0 for v in self.estop_margins.values()):
-            raise VLAError(f"estop_margins must be >= 0 and name joints of command_names; got {self.estop_margins}")
+        self.estop_margins = check_estop_margins(estop_margins or {}, limits.command_names)
         self.on_event = on_event or (lambda reason: None)
         self.counters = dict(received=0, forwarded=0, clipped=0, rejected=0, watchdog_holds=0, estops=0)
         self.estopped = False

@@ -43,7 +43,7 @@ from vla_msgs.msg import SafetyStatus
 from vla_ros.runner import run_node
 from vla_ros.stamps import duration, seconds
 from vla_safety.joint_limits import JointLimit, parse_joint_limits
-from vla_safety.monitor import JointCommand, SafetyLimits, SafetyMonitor
+from vla_safety.monitor import JointCommand, SafetyLimits, SafetyMonitor, check_estop_margins
 
 # ros2_control's per-joint limit parameters (joint_limits.<joint>.<key>) that the monitor reads.
 LIMIT_KEYS = {"has_position_limits": False, "min_position": float("nan"), "max_position": float("nan"),
@@ -99,15 +99,17 @@ class SafetyMonitorNode(Node):
         values = {s.name: self.get_parameter(s.name).value for s in self._specs}
         return values | (overrides or {})
 
+    def _value(self, name: str, overrides: dict | None):
+        """Parameter ``name``: its value in ``overrides`` (a parameter update under way), else the current one."""
+        return overrides[name] if overrides and name in overrides else self.get_parameter(name).value
+
     def _joint_limits(self, joints: list[str], overrides: dict | None = None) -> dict[str, JointLimit]:
         """The joint_limits.* parameters (with ``overrides``) as limits per joint; a bad entry names the joint."""
-        overrides = overrides or {}
         table = {}
         for joint in joints:
             entry = {}
             for key in LIMIT_KEYS:
-                name = f"joint_limits.{joint}.{key}"
-                value = overrides[name] if name in overrides else self.get_parameter(name).value
+                value = self._value(f"joint_limits.{joint}.{key}", overrides)
                 if key.startswith("has_") or value == value:   # leave out values never set (nan)
                     entry[key] = value
             table[joint] = entry
@@ -118,14 +120,15 @@ class SafetyMonitorNode(Node):
 
     def _estop_margins(self, joints: list[str], overrides: dict | None = None) -> dict[str, float]:
         """The estop_margins.<joint> parameters that are set (with ``overrides``): joint -> margin."""
-        overrides = overrides or {}
         margins = {}
         for joint in joints:
-            name = f"estop_margins.{joint}"
-            value = overrides[name] if name in overrides else self.get_parameter(name).value
+            value = self._value(f"estop_margins.{joint}", overrides)
             if value == value:   # nan: not set, the common estop_margin applies
                 margins[joint] = float(value)
-        return margins
+        try:
+            return check_estop_margins(margins, joints)
+        except VLAError as exc:
+            raise ParameterError(f"{self.get_name()}: {exc}") from None
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         changes = {p.name: p.value for p in params}
@@ -136,8 +139,6 @@ class SafetyMonitorNode(Node):
                 raise ParameterError("command_interface and command_names are fixed at start-up (they choose the topics)")
             if limits.joint_robot:
                 margins = self._estop_margins(limits.command_names, changes)
-                if any(not v >= 0 for v in margins.values()):
-                    raise ParameterError(f"estop_margins must be >= 0, got {margins}")
                 self.monitor.joint_limits = self._joint_limits(limits.command_names, changes)
                 self.monitor.estop_margins = margins
         except ParameterError as exc:
