@@ -184,6 +184,13 @@ def test_modes_and_bad_configs():
         parse_mode("blend:17", 8, 16)
     with pytest.raises(ConfigError, match="K must be an integer"):
         parse_mode("blend:x", 8, 16)
+    assert parse_mode("ensemble:2:0.2", 8, 16).ensemble_m == 0.2 and parse_mode("ensemble:2:0.2", 8, 16).execute_steps == 2
+    assert parse_mode("ensemble", 8, 16).ensemble_m == SchedulerConfig().ensemble_m
+    for bad in ("sync:4:0.2", "ensemble:1:-0.1", "ensemble:1:nan"):
+        with pytest.raises(ConfigError, match="only ensemble takes a third field"):
+            parse_mode(bad, 8, 16)
+    with pytest.raises(ConfigError, match="M must be a number"):
+        parse_mode("ensemble:1:x", 8, 16)
     with pytest.raises(ValueError, match="mode must be one of"):
         SchedulerConfig(mode="fast")
     with pytest.raises(ValueError, match="execute_steps must be >= 1"):

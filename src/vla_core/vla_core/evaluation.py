@@ -84,6 +84,7 @@ class EvalConfig:
     backend: str = "torch"       # torch | onnxruntime | tensorrt (onnxruntime / tensorrt need an export directory)
     compile: bool = False        # torch back end: torch.compile the encoder
     providers: list[str] = field(default_factory=list)   # onnxruntime: execution providers, in order of preference
+    seed_base: int = EVAL_SEED_BASE   # first seed; another range (e.g. 200000) is a validation set for choosing settings
 
 
 def policy_agents(modes: list[str], delays_ms: list[str]) -> list[str]:
@@ -230,11 +231,11 @@ def plan_jobs(cfg: EvalConfig) -> list[EvalJob]:
         for task in tasks:
             train, held = suite.instructions(task, "train"), suite.instructions(task, "heldout")
             for i in range(cfg.episodes_per_task):
-                jobs.append(EvalJob(agent, task, EVAL_SEED_BASE + i, train[i % len(train)], "train",
+                jobs.append(EvalJob(agent, task, cfg.seed_base + i, train[i % len(train)], "train",
                                     video=cfg.video and i == 0 and agent in (agents[0], "expert")))
             if agent.startswith("policy:") and agent == agents[0]:
                 for i in range(n_held):
-                    jobs.append(EvalJob(agent, task, EVAL_SEED_BASE + i, held[i % len(held)], "heldout"))
+                    jobs.append(EvalJob(agent, task, cfg.seed_base + i, held[i % len(held)], "heldout"))
     return jobs
 
 
@@ -296,7 +297,7 @@ def write_report(summary: dict, results: list[dict], cfg: EvalConfig, wall_s: fl
         if r.get("video"):
             videos.setdefault(r["task"], []).append((r["agent"], r["video"], r["success"]))
     meta = {"suite": cfg.suite, "checkpoint": cfg.checkpoint, "backend": cfg.backend, "episodes_per_task": cfg.episodes_per_task,
-            "max_steps": cfg.max_steps, "seed_base": EVAL_SEED_BASE, "wall_s": round(wall_s, 1)}
+            "max_steps": cfg.max_steps, "seed_base": cfg.seed_base, "wall_s": round(wall_s, 1)}
     (out / "results.json").write_text(json.dumps({"meta": meta, "agents": summary}, indent=2))
 
     fig, ax = plt.subplots(figsize=(max(8, len(tasks) * 1.1), 4.5))
@@ -319,7 +320,7 @@ def write_report(summary: dict, results: list[dict], cfg: EvalConfig, wall_s: fl
     agents = list(summary)
     lines = [f"# Evaluation: {cfg.suite}", "",
              f"Checkpoint: `{cfg.checkpoint}` ({cfg.backend})  " if cfg.checkpoint else "Baselines only.  ",
-             f"{cfg.episodes_per_task} episodes per task on unseen seeds (from {EVAL_SEED_BASE}), "
+             f"{cfg.episodes_per_task} episodes per task on unseen seeds (from {cfg.seed_base}), "
              f"at most {cfg.max_steps} steps; wall time {wall_s / 60:.1f} min.", "", "![success](success.png)", "",
              "| task | " + " | ".join(agents) + " |", "|---|" + "---|" * len(agents)]
     for t in tasks:

@@ -112,3 +112,16 @@ def test_eval_baselines_report_the_expert_with_wilson_intervals(tmp_path):
             lo, hi = wilson_interval(k, n)
             assert 0.0 <= lo <= k / n <= hi <= 1.0, (k, n)
     assert agents["expert"]["tasks"]["reach-v3"]["mean_length"] < 150
+    seeds = sorted({json.loads(line)["seed"] for line in (out / "results.jsonl").read_text().splitlines()})
+    assert seeds == [100_000, 100_001, 100_002]  # the test seeds, never collected
+
+
+def test_eval_seed_base_moves_every_episode_to_another_seed_range(tmp_path):
+    out = tmp_path / "validation"
+    r = eval_cli("--episodes-per-task", "2", "--max-steps", "150", "--baselines", "expert", "--seed-base", "200000",
+                 "--out", str(out))
+    assert r.returncode == 0, r.stderr[-2000:]
+    seeds = sorted({json.loads(line)["seed"] for line in (out / "results.jsonl").read_text().splitlines()})
+    assert seeds == [200_000, 200_001]
+    assert json.loads((out / "results.json").read_text())["meta"]["seed_base"] == 200_000
+    assert "from 200000" in (out / "report.md").read_text()

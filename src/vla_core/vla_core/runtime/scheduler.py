@@ -47,7 +47,8 @@ class SchedulerConfig:
     execute_steps: int = doc("ticks executed from each chunk before the next is requested (replan interval)", default=8)
     min_buffer: int = doc("asynchronous modes: request early when fewer planned actions than this remain", default=4)
     blend_steps: int = doc("blend mode: ticks over which the old plan cross-fades into the new chunk", default=4)
-    ensemble_m: float = doc("ensemble mode: weight exp(-m * i) of the i-th newest prediction of a tick", default=0.01)
+    ensemble_m: float = doc("ensemble mode: weight exp(-m * i) of a tick's i-th prediction, i = 0 the oldest "
+                            "(larger m: the plan follows new predictions less)", default=0.01)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -235,11 +236,13 @@ def parse_mode(text: str, n_action_steps: int, horizon: int) -> SchedulerConfig:
     """``MODE[:K]`` of ``vla eval --modes`` -> config (K: execute_steps; default the policy's n_action_steps).
 
     Aliases of earlier releases: ``full`` = ``sync:H``, ``receding`` = ``sync``, ``receding:K`` = ``sync:K``.
-    ``ensemble`` defaults to K = 1 (a new chunk every tick, as in ACT).
+    ``ensemble`` defaults to K = 1 (a new chunk every tick, as in ACT); ``ensemble:K:M`` also sets
+    ``ensemble_m`` (the weight of a tick's i-th prediction is exp(-M * i), i = 0 the oldest).
     """
     from vla_core.errors import ConfigError
 
-    name, _, k = text.partition(":")
+    name, _, rest = text.partition(":")
+    k, _, m = rest.partition(":")
     aliases = {"full": ("sync", str(horizon)), "receding": ("sync", k)}
     if name in aliases:
         name, k = aliases[name]
@@ -253,4 +256,12 @@ def parse_mode(text: str, n_action_steps: int, horizon: int) -> SchedulerConfig:
         raise ConfigError(f"execution mode '{text}': K must be an integer") from None
     if not 1 <= steps <= horizon:
         raise ConfigError(f"execution mode '{text}': K must be in [1, {horizon}]")
-    return SchedulerConfig(mode=name, execute_steps=steps, min_buffer=min(4, steps))
+    extra = {}
+    if m:
+        try:
+            extra["ensemble_m"] = float(m)
+        except ValueError:
+            raise ConfigError(f"execution mode '{text}': M must be a number") from None
+        if name != "ensemble" or not extra["ensemble_m"] >= 0:
+            raise ConfigError(f"execution mode '{text}': only ensemble takes a third field, a weight M >= 0")
+    return SchedulerConfig(mode=name, execute_steps=steps, min_buffer=min(4, steps), **extra)
