@@ -193,3 +193,28 @@ def test_a_dataset_without_successful_episodes_is_a_clear_error(tmp_path):
                                        f"--train.output_dir={tmp_path / 'run'}"])
     with pytest.raises(DatasetError, match="none of its 2 episodes is marked successful"):
         Trainer(cfg, progress=False)
+
+
+def test_word_drop_trains_on_fragments_of_the_instructions(tiny_config):
+    from vla_core.data.augment import drop_words
+
+    g = torch.Generator().manual_seed(0)
+    texts = ["push the drawer closed"] * 400
+    out = drop_words(texts, 0.5, g)
+    assert all(o and set(o.split()) <= set(texts[0].split()) for o in out)  # never empty, only the words it had
+    kept = sum(len(o.split()) for o in out) / (4 * len(out))
+    assert 0.45 < kept < 0.6, kept  # about half the words stay (at least one always does)
+    assert drop_words(texts[:3], 0.0, g) == texts[:3]
+    assert drop_words(["a b c d"] * 5, 0.5, torch.Generator().manual_seed(1)) == \
+        drop_words(["a b c d"] * 5, 0.5, torch.Generator().manual_seed(1))  # reproducible under a seed
+    with pytest.raises(Exception, match=r"word_drop must be in \[0, 1\)"):
+        tiny_config("regression", "--data.augment.word_drop=1.0")
+
+    cfg = tiny_config("regression", "--train.steps=3", "--train.batch_size=8", "--data.augment.enable=true",
+                      "--data.augment.word_drop=0.5", "--train.tensorboard=false", "--data.val_fraction=0.25")
+    trainer = Trainer(cfg, progress=False)
+    whole = set(trainer.train_set.instructions())
+    trainer.run()
+    seen = set(trainer.policy.language._cache)
+    assert seen - whole, "training never saw a fragment of its instructions"
+    assert whole & seen

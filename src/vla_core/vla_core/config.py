@@ -181,12 +181,18 @@ class AugmentConfig:
 
     ``shift_pad``: pixels of replicate-padding before a random crop back to size (DrQ style).
     ``brightness`` / ``contrast``: maximum relative jitter.
+    ``word_drop``: probability of dropping each word of the instruction (at least one word stays;
+    0: off), so the policy also learns from fragments of its training phrasings.
     """
 
     enable: bool = True
     shift_pad: int = 4
     brightness: float = 0.1
     contrast: float = 0.1
+    word_drop: float = 0.0
+
+    def __post_init__(self):
+        _check(0.0 <= self.word_drop < 1.0, f"data.augment.word_drop must be in [0, 1), got {self.word_drop}")
 
 
 @dataclass

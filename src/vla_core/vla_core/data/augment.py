@@ -1,7 +1,8 @@
-"""Image augmentation on batches, in torch (there is no CPU build of torchvision here).
+"""Augmentation of training batches, in torch (there is no CPU build of torchvision here).
 
-All functions take and return float images (B, C, H, W) in [0, 1] and draw randomness from an
-optional ``torch.Generator`` so training stays deterministic under a seed.
+The image functions take and return float images (B, C, H, W) in [0, 1]; :func:`drop_words`
+thins instruction strings. All draw randomness from an optional ``torch.Generator`` so training
+stays deterministic under a seed.
 """
 
 from __future__ import annotations
@@ -40,3 +41,22 @@ def color_jitter(images: torch.Tensor, brightness: float, contrast: float,
         mean = out.mean(dim=(1, 2, 3), keepdim=True)
         out = (out - mean) * f.to(out.device, out.dtype) + mean
     return out.clamp(0.0, 1.0)
+
+
+def drop_words(texts: list[str], p: float, generator: torch.Generator | None = None) -> list[str]:
+    """Drop each word of each instruction with probability ``p``, keeping at least one word.
+
+    Word dropout: a policy trained on four fixed phrasings per task can key on one exact sentence
+    embedding; trained also on their fragments ("push the drawer", "drawer closed"), it has seen
+    the space between phrasings that a new phrasing falls into.
+    """
+    if p <= 0:
+        return list(texts)
+    out = []
+    for text in texts:
+        words = text.split()
+        keep = (torch.rand(len(words), generator=generator) >= p).tolist()
+        if not any(keep):
+            keep[int(torch.randint(len(words), (1,), generator=generator))] = True
+        out.append(" ".join(w for w, k in zip(words, keep) if k))
+    return out

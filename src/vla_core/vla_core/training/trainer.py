@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 
 from vla_core.checkpoint import load_matching_weights, load_policy, save_checkpoint
 from vla_core.config import ExperimentConfig
-from vla_core.data.augment import color_jitter, random_shift
+from vla_core.data.augment import color_jitter, drop_words, random_shift
 from vla_core.data.dataset import EpisodeDataset, dataset_stats, load_episodes, spec_from_episodes, split_by_episode
 from vla_core.errors import ConfigError, DatasetError
 from vla_core.policy import make_policy
@@ -228,6 +228,8 @@ class Trainer:
         """A stacked batch (``dataset[indices]``) with its images prepared and augmented, on the device."""
         batch = dict(batch)
         batch["images"] = prepare_images(batch["images"], self.config.data.augment if augment else None, generator)
+        if augment and self.config.data.augment.enable and self.config.data.augment.word_drop > 0:
+            batch["instruction"] = drop_words(batch["instruction"], self.config.data.augment.word_drop, generator)
         return {k: (v.to(self.device) if isinstance(v, torch.Tensor) else
                     {c: t.to(self.device) for c, t in v.items()} if isinstance(v, dict) else v)
                 for k, v in batch.items()}
