@@ -92,7 +92,7 @@ def test_latency_compensation_skips_exactly_the_stale_actions():
     assert s.insert(np.arange(4.0)[:, None], t0=0, now=20) == 4 and s.depth(20) == 0  # arrived entirely stale
 
 
-@pytest.mark.parametrize("m", [0.0, 0.5])
+@pytest.mark.parametrize("m", [0.0, 0.5, -0.5])
 def test_temporal_ensemble_weights_oldest_first(m):
     s = ChunkScheduler(SchedulerConfig(mode="ensemble", execute_steps=1, ensemble_m=m))
     s.insert(np.zeros((4, 1)), 0, 0)
@@ -102,6 +102,13 @@ def test_temporal_ensemble_weights_oldest_first(m):
     assert s.pop(2)[0] == pytest.approx((w * [0.0, 1.0, 2.0]).sum() / w.sum())
     assert s.pop(3)[0] == pytest.approx((w * [0.0, 1.0, 2.0]).sum() / w.sum())
     assert s.pop(4)[0] == pytest.approx((w[:2] * [1.0, 2.0]).sum() / w[:2].sum())  # chunk 0 covered ticks 0-3 only
+
+
+def test_ensemble_with_a_large_negative_m_follows_the_newest_prediction_without_overflow():
+    s = ChunkScheduler(SchedulerConfig(mode="ensemble", execute_steps=1, ensemble_m=-50.0))
+    for t in range(40):  # exp(50 * 39) overflows a float; the weights are kept in logs
+        s.insert(np.full((40, 1), float(t)), t, t)
+    assert s.pop(39)[0] == pytest.approx(39.0)
 
 
 def test_ensemble_requests_every_tick():
@@ -186,7 +193,8 @@ def test_modes_and_bad_configs():
         parse_mode("blend:x", 8, 16)
     assert parse_mode("ensemble:2:0.2", 8, 16).ensemble_m == 0.2 and parse_mode("ensemble:2:0.2", 8, 16).execute_steps == 2
     assert parse_mode("ensemble", 8, 16).ensemble_m == SchedulerConfig().ensemble_m
-    for bad in ("sync:4:0.2", "ensemble:1:-0.1", "ensemble:1:nan"):
+    assert parse_mode("ensemble:1:-0.5", 8, 16).ensemble_m == -0.5
+    for bad in ("sync:4:0.2", "ensemble:1:inf", "ensemble:1:nan"):
         with pytest.raises(ConfigError, match="only ensemble takes a third field"):
             parse_mode(bad, 8, 16)
     with pytest.raises(ConfigError, match="M must be a number"):

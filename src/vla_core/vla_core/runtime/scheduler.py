@@ -48,7 +48,7 @@ class SchedulerConfig:
     min_buffer: int = doc("asynchronous modes: request early when fewer planned actions than this remain", default=4)
     blend_steps: int = doc("blend mode: ticks over which the old plan cross-fades into the new chunk", default=4)
     ensemble_m: float = doc("ensemble mode: weight exp(-m * i) of a tick's i-th prediction, i = 0 the oldest "
-                            "(larger m: the plan follows new predictions less)", default=0.01)
+                            "(m > 0: older predictions weigh more, as in ACT; m < 0: newer ones do)", default=0.01)
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -57,8 +57,8 @@ class SchedulerConfig:
             raise ValueError("execute_steps must be >= 1")
         if self.min_buffer < 0 or self.blend_steps < 0:
             raise ValueError("min_buffer and blend_steps must be >= 0")
-        if self.ensemble_m < 0:
-            raise ValueError("ensemble_m must be >= 0")
+        if not math.isfinite(self.ensemble_m):
+            raise ValueError("ensemble_m must be a finite number")
 
 
 @dataclass
@@ -117,7 +117,7 @@ class ChunkScheduler:
     def __init__(self, config: SchedulerConfig | None = None):
         self.config = config or SchedulerConfig()
         self._actions: dict[int, np.ndarray] = {}
-        self._weights: dict[int, float] = {}   # ensemble: accumulated weight per tick
+        self._log_weights: dict[int, float] = {}   # ensemble: log of the accumulated weight per tick
         self._count: dict[int, int] = {}       # ensemble: predictions merged per tick
         self.pending: ChunkRequest | None = None
         self._last_request: int | None = None
@@ -175,10 +175,11 @@ class ChunkScheduler:
             if old is None or self.config.mode == "rtc":
                 self._set(tick, new)
             elif self.config.mode == "ensemble":
-                w = math.exp(-self.config.ensemble_m * self._count[tick])
-                total = self._weights[tick] + w
-                self._actions[tick] = (old * self._weights[tick] + new * w) / total
-                self._weights[tick], self._count[tick] = total, self._count[tick] + 1
+                # In logs, so that a negative m (newer predictions weigh more) cannot overflow.
+                w = -self.config.ensemble_m * self._count[tick]
+                total = np.logaddexp(self._log_weights[tick], w)
+                self._actions[tick] = old * math.exp(self._log_weights[tick] - total) + new * math.exp(w - total)
+                self._log_weights[tick], self._count[tick] = float(total), self._count[tick] + 1
             else:  # blend
                 overlap += 1
                 w = overlap / (self.config.blend_steps + 1) if overlap <= self.config.blend_steps else 1.0
@@ -211,7 +212,7 @@ class ChunkScheduler:
     def reset(self) -> None:
         """Drop the plan and any pending request (new episode, new instruction, stale observations)."""
         self._actions.clear()
-        self._weights.clear()
+        self._log_weights.clear()
         self._count.clear()
         self.pending = None
         self._last_request = None
@@ -219,12 +220,12 @@ class ChunkScheduler:
     # ------------------------------------------------------------------ internals
     def _set(self, tick: int, action: np.ndarray) -> None:
         self._actions[tick] = action.copy()
-        self._weights[tick] = 1.0
+        self._log_weights[tick] = 0.0
         self._count[tick] = 1
 
     def _drop(self, tick: int) -> None:
         self._actions.pop(tick, None)
-        self._weights.pop(tick, None)
+        self._log_weights.pop(tick, None)
         self._count.pop(tick, None)
 
     def _drop_before(self, tick: int) -> None:
@@ -262,6 +263,6 @@ def parse_mode(text: str, n_action_steps: int, horizon: int) -> SchedulerConfig:
             extra["ensemble_m"] = float(m)
         except ValueError:
             raise ConfigError(f"execution mode '{text}': M must be a number") from None
-        if name != "ensemble" or not extra["ensemble_m"] >= 0:
-            raise ConfigError(f"execution mode '{text}': only ensemble takes a third field, a weight M >= 0")
+        if name != "ensemble" or not math.isfinite(extra["ensemble_m"]):
+            raise ConfigError(f"execution mode '{text}': only ensemble takes a third field, a finite weight M")
     return SchedulerConfig(mode=name, execute_steps=steps, min_buffer=min(4, steps), **extra)
