@@ -24,6 +24,15 @@ def points(messages, joint):
     return [p.positions[list(m.joint_names).index(joint)] for _, m in messages for p in m.points]
 
 
+def set_parameters(probe, values: dict):
+    """Set the safety monitor's parameters in one atomic update (what `ros2 param set` does one at a time)."""
+    from rcl_interfaces.srv import SetParametersAtomically
+    from rclpy.parameter import Parameter
+
+    request = SetParametersAtomically.Request(parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+    return probe.call(SetParametersAtomically, "/safety_monitor/set_parameters_atomically", request).result
+
+
 def test_a_joint_robot_is_commanded_only_through_the_monitor_within_its_limits(tmp_path, tiny_aloha_checkpoint, ros_env,
                                                                               probe):
     probe.record(JointTrajectory, ROBOT)
@@ -54,6 +63,22 @@ def test_a_joint_robot_is_commanded_only_through_the_monitor_within_its_limits(t
         status = probe.received["/safety/status"][-1][1]
         assert status.state != SafetyStatus.ESTOP and status.estop_count == 0 and status.commands_clipped > 0, (
             list(status.reasons), status, launch.output()[-3000:])
+
+        # Limits change at run time (`ros2 param set`): a bad margin is refused with its reason and changes
+        # nothing; a narrower position limit holds from the next trajectory on.
+        refused = set_parameters(probe, {"estop_margins.left_gripper": -1.0})
+        assert not refused.successful and "estop_margins must be >= 0" in refused.reason, refused
+        narrow = WAIST / 2
+        changed = set_parameters(probe, {"joint_limits.left_waist.min_position": -narrow,
+                                         "joint_limits.left_waist.max_position": narrow})
+        assert changed.successful, changed.reason
+        since = time.monotonic() + 0.2   # trajectories already on the wire when the update returned
+        assert probe.wait_for(lambda: len(points([m for m in probe.received[ROBOT] if m[0] > since], "left_waist")) > 20, 30)
+        after_change = points([m for m in probe.received[ROBOT] if m[0] > since], "left_waist")
+        asked = points([m for m in probe.received[REQUESTED] if m[0] > since], "left_waist")
+        assert max(abs(v) for v in asked) > narrow, "the policy never asked beyond the new limit: the test proves nothing"
+        assert max(abs(v) for v in after_change) <= narrow + 1e-9
+        assert probe.received["/safety/status"][-1][1].state != SafetyStatus.ESTOP
 
         # E-stop: from then on the monitor holds one position, the one measured when it latched.
         estop = probe.node.create_publisher(Empty, "/emergency_stop", 10)
