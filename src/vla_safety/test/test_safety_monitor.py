@@ -235,6 +235,21 @@ def test_states_measured_before_an_announced_move_are_the_old_pose():
     assert ahead.state == ESTOP                  # the speed check was not switched off until t = 100
 
 
+def test_a_move_announced_far_ahead_of_a_lagging_clock_still_explains_its_jump():
+    # A starved monitor reads /episode/start (the reset at t = 2.0) while its clock still says 1.0: the
+    # stamp is capped at 1.0 + state_timeout, so old-pose states measured up to the reset became the
+    # baseline, and the first new-pose state is a jump - across the announced move, so it is that move.
+    m = ready(t=1.0, episode_start_grace=0.25)
+    m.rebaseline(stamp=2.0)
+    m.observe_state(HAND, [0.0, 0.6, 0.1], 1.9, stamp=1.9)       # the old pose, after the capped stamp (1.5)
+    m.observe_state(HAND, [0.3, 0.6, 0.1], 2.0125, stamp=2.0125)  # the new pose: 2.7 m/s across t = 2.0
+    m.tick(2.3)                                                    # past the grace
+    assert m.state == OK and m.counters["estops"] == 0, m.reasons
+    m.observe_state(HAND, [0.4, 0.6, 0.1], 2.3, stamp=2.025)      # a jump after the move is still caught
+    m.tick(2.6)
+    assert m.state == ESTOP
+
+
 def test_missing_reordered_and_partial_joint_states():
     events = []
     m = SafetyMonitor(limits(max_rate=[0, 0, 0, 0]), on_event=events.append)
