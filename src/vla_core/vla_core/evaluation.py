@@ -306,7 +306,7 @@ def write_report(summary: dict, results: list[dict], cfg: EvalConfig, wall_s: fl
         vals = [s["tasks"][t]["success"] or 0 for t in tasks]
         err = np.array([[v - s["tasks"][t]["ci95"][0], s["tasks"][t]["ci95"][1] - v] for t, v in zip(tasks, vals)]).T
         ax.bar(np.arange(len(tasks)) + i * width, vals, width, yerr=err, capsize=2,
-               label=f"{agent} (avg {100 * (s['average_success'] or 0):.0f}%)")
+               label=f"{agent} (avg {100 * (s['average_success'] or 0):.1f}%)")
     ax.set_xticks(np.arange(len(tasks)) + width * (len(summary) - 1) / 2)
     ax.set_xticklabels([t.removesuffix("-v3") for t in tasks], rotation=30, ha="right")
     ax.set_ylabel("success rate")
