@@ -32,7 +32,8 @@ def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env, p
         code = launch.stop()
     assert code == 0, launch.output()
     report = load_episodes(out)
-    assert not report.skipped and len(report.episodes) == 2
+    collector = "\n".join(line for line in launch.output().splitlines() if "teleop_collector" in line)
+    assert not report.skipped and len(report.episodes) == 2, collector[-3000:]
     suite = AlohaSuite()
     for ep in report.episodes:
         n = len(ep)

@@ -44,6 +44,8 @@ class ScriptedTeleopConfig:
     seed_start: int = doc("seed of the first demonstration", default=0)
     sim_node: str = doc("name of the sim_robot node (for its ~/reset service)", default="sim_robot")
     collector_node: str = doc("name of the collector node (for ~/start and ~/stop)", default="teleop_collector")
+    start_timeout: float = doc("s: how long a refused ~/start is asked again before the demonstration runs "
+                               "unrecorded", default=5.0)
 
 
 class ScriptedTeleopNode(Node):
@@ -65,6 +67,7 @@ class ScriptedTeleopNode(Node):
         period = 1.0 / self.cfg.rate
         self._point_time = duration(period)
         self._episode_start: float | None = None
+        self._refusals = 0   # refused ~/start calls for the current demonstration
         self.create_subscription(String, "/sim/task", self._on_task, latched)
         self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_subscription(Float64MultiArray, "/sim/state", self._on_state, 10)
@@ -108,7 +111,16 @@ class ScriptedTeleopNode(Node):
             if next_phase == "acting":  # the collector answered ~/start
                 result = future.result()
                 if not result.success:
-                    self.get_logger().warning(f"collector refused to start: {result.message}")
+                    # E.g. it has not heard the new episode's instruction yet: ask again next tick rather than
+                    # act a demonstration nobody records (for at most start_timeout, then act unrecorded).
+                    if self._refusals == 0:
+                        self.get_logger().warning(f"collector refused to start: {result.message}; asking again")
+                    self._refusals += 1
+                    if self._refusals * self.cfg.rate ** -1 < self.cfg.start_timeout:
+                        return
+                    self.get_logger().error(f"collector refused to start for {self.cfg.start_timeout} s: "
+                                            f"{result.message}; this demonstration is not recorded")
+                self._refusals = 0
             self.phase = next_phase
             if next_phase == "starting":
                 self.episode.restart()
