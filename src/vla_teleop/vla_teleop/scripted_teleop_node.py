@@ -116,7 +116,7 @@ class ScriptedTeleopNode(Node):
                     if self._refusals == 0:
                         self.get_logger().warning(f"collector refused to start: {result.message}; asking again")
                     self._refusals += 1
-                    if self._refusals * self.cfg.rate ** -1 < self.cfg.start_timeout:
+                    if self._refusals / self.cfg.rate < self.cfg.start_timeout:
                         return
                     self.get_logger().error(f"collector refused to start for {self.cfg.start_timeout} s: "
                                             f"{result.message}; this demonstration is not recorded")

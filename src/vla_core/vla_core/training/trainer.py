@@ -228,7 +228,7 @@ class Trainer:
         """A stacked batch (``dataset[indices]``) with its images prepared and augmented, on the device."""
         batch = dict(batch)
         batch["images"] = prepare_images(batch["images"], self.config.data.augment if augment else None, generator)
-        if augment and self.config.data.augment.enable and self.config.data.augment.word_drop > 0:
+        if augment and self.config.data.augment.enable:
             batch["instruction"] = drop_words(batch["instruction"], self.config.data.augment.word_drop, generator)
         return {k: (v.to(self.device) if isinstance(v, torch.Tensor) else
                     {c: t.to(self.device) for c, t in v.items()} if isinstance(v, dict) else v)
