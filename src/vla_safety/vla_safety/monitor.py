@@ -23,7 +23,10 @@ it is the new baseline, and commands stamped up to it were planned for the old p
 (expected at every reset, so neither counted nor reported); a joint robot holds until its first
 position after the move is measured. The announcement travels on its own topic, so it can arrive after the state
 that shows the jump: a speed violation therefore holds the robot at once and latches the e-stop
-only if no announcement explaining it arrives within ``episode_start_grace``.
+only if no announcement explaining it arrives within ``episode_start_grace``. For
+``episode_start_hold`` after the announced move the robot holds its measured position: a simulator
+ignores commands that long after a reset, and forwarded commands would move the setpoint that the next
+trajectory is clamped from to where the robot never went.
 Stale commands (``watchdog_timeout``) make the robot hold. A clock that jumps backwards (a
 simulation reset) drops every time-dependent belief: hold until fresh data.
 
@@ -97,6 +100,10 @@ class SafetyLimits:
     episode_start_grace: float = doc("seconds a speed violation holds the robot while waiting for the episode-start "
                                      "announcement that explains it, before the e-stop latches; 0 = latch at once",
                                      default=0.25)
+    episode_start_hold: float = doc("seconds after an announced episode start during which the robot is held at its "
+                                    "measured position: a simulator ignores commands for its reset_settle after a "
+                                    "reset, and what was forwarded meanwhile would become a setpoint the robot never "
+                                    "took (set it to the simulator's reset_settle; 0 = no hold)", default=0.0)
     status_rate: float = doc("SafetyStatus publication rate (Hz)", default=10.0)
 
     def __post_init__(self):
@@ -133,9 +140,9 @@ class SafetyLimits:
         if self.watchdog_timeout <= 0:
             raise ValueError("watchdog_timeout must be positive")
         if min(self.max_command_age, self.state_timeout, self.ramp_in_time, self.heartbeat_timeout,
-               self.episode_start_grace) < 0:
-            raise ValueError("max_command_age, state_timeout, ramp_in_time, heartbeat_timeout and "
-                             "episode_start_grace must be >= 0")
+               self.episode_start_grace, self.episode_start_hold) < 0:
+            raise ValueError("max_command_age, state_timeout, ramp_in_time, heartbeat_timeout, "
+                             "episode_start_grace and episode_start_hold must be >= 0")
         if self.workspace_state and self.state_timeout == 0:
             raise ValueError("state_timeout must be positive when workspace_state names monitored state")
 
@@ -228,6 +235,7 @@ class SafetyMonitor:
         self._episode_stamp: float | None = None   # stamp of the latest announced move of the robot (no further ahead
         #                                            than the clock allows: the baseline filter)
         self._announced: float | None = None       # that stamp as announced: a jump that spans it is explained
+        self._hold_until = -np.inf                 # the episode start's hold (episode_start_hold) lasts until then
         self._jump: tuple[str, float, float, float] | None = None  # (reason, arrival, from, to stamp) awaiting an announcement
         self._release_time: float | None = None
         self._now = now
@@ -270,6 +278,7 @@ class SafetyMonitor:
         self._last_out, self._last_time, self._last_out_stamp = self._hold.copy(), now, None
         self._release_time = now
         self.rebaseline()
+        self._hold_until = -np.inf   # a release moves nothing: no episode_start_hold (ramp_in_time applies)
         return True
 
     def rebaseline(self, stamp: float | None = None) -> None:
@@ -288,6 +297,9 @@ class SafetyMonitor:
             ahead = self._now + self.limits.state_timeout if self._now is not None else stamp
             self._episode_stamp = min(stamp, ahead)
             self._announced = stamp
+        start = self._episode_stamp if stamp is not None else self._now
+        if start is not None:
+            self._hold_until = start + self.limits.episode_start_hold
         self._state_pos = self._state_time = None
         self._hold_pos = None   # the robot is elsewhere now: never pull it back to the old pose
         self._reference = None
@@ -355,13 +367,16 @@ class SafetyMonitor:
         if self._episode_stamp is not None and measured <= self._episode_stamp:
             return  # measured before the announced move: the old pose, no baseline for the new one
         if lim.max_state_speed > 0 and self._state_pos is not None and measured > self._state_time:
-            speed = float(np.linalg.norm(pos - self._state_pos) / (measured - self._state_time))
+            rates = np.abs(pos - self._state_pos) / (measured - self._state_time)
+            speed = float(np.linalg.norm(rates))
             # A jump across the announced move is that move, seen late: this monitor's clock can lag the
             # announcer's (a starved process reads /episode/start before the /clock messages queued ahead of it),
             # and then states of the old pose measured after the capped stamp became the baseline.
             explained = self._announced is not None and self._state_time <= self._announced < measured
             if speed > lim.max_state_speed and not explained:
-                reason = f"velocity limit exceeded: {speed:.2f} > {lim.max_state_speed:.2f}"
+                fastest = int(np.argmax(rates))
+                reason = (f"velocity limit exceeded: {speed:.2f} > {lim.max_state_speed:.2f} "
+                          f"(fastest {box[fastest]} at {rates[fastest]:.2f})")
                 if lim.episode_start_grace == 0:
                     self.trigger_estop(reason)
                 elif self._jump is None and not self.estopped:
@@ -460,6 +475,11 @@ class SafetyMonitor:
         self._last_command_time = now
         self._settle_jump(now)
         if self.estopped:
+            return False
+        if now < self._hold_until:
+            # Right after a simulated reset the robot ignores commands: hold, so that the first trajectory it
+            # takes starts where it is (expected, not counted). Forwarded instead, each would have moved the
+            # setpoint the next one is clamped from, and the robot would later jump to where it never went.
             return False
         problem = self.state_problem(now) or self._heartbeat_problem()
         if problem:
