@@ -5,9 +5,10 @@ episodes with 14-D joint-position actions and three cameras that vla_core loads.
 import time
 
 import numpy as np
+import yaml
 import rclpy  # noqa: F401 - required: a missing install fails, never skips
 from conftest import Launch, graph_with_overrides
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 
 from vla_core.data.dataset import load_episodes
 from vla_sim.aloha_suite import DEFAULT_CAMERAS, JOINT_NAMES, AlohaSuite
@@ -68,3 +69,48 @@ def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env, p
         assert nearest.max() < 3e-3, nearest.max()
         measured = np.abs(ep.proprio[:, None, :] - rows[None]).max(-1).min(1)
         assert measured.max() > 1e-2   # what the arms measured is not the plan: the check tells them apart
+
+
+def test_scripted_teleop_asks_again_while_the_collector_refuses_to_start(tmp_path, ros_env, probe):
+    # The collector is already recording (the test holds an episode open) when the scripted teleop asks it to
+    # start: the teleop must ask again rather than act a demonstration nobody records, each time after a fresh
+    # reset of the same seed (the expert's plan counts steps from the episode's start), and record once it may.
+    out = tmp_path / "teleop"
+    # (the expert plans its first 2-3 s of simulated time away, as in the test above: 250 steps leave frames)
+    overrides = {"sim_robot": {"max_steps": 250, "camera_rate": 10.0},
+                 "scripted_teleop": {"episodes": 1, "seed_start": 3, "start_timeout": 60.0},
+                 "teleop_collector": {"instruction": "held open by the test"}}
+    graph = yaml.safe_load(graph_with_overrides("teleop", tmp_path, overrides).read_text())
+
+    def part(name, keep):   # the installed graph with only some of its nodes
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(graph | {"nodes": [n for n in graph["nodes"] if keep(n["name"])]}))
+        return path
+
+    args = ["robot:=aloha", f"out_dir:={out}"]
+    robot = Launch(part("robot", lambda n: n != "scripted_teleop"), ros_env, args)
+    teleop = None
+    try:
+        held = probe.call(Trigger, "/teleop_collector/start", Trigger.Request(), timeout=60)
+        assert held.success, held.message
+        teleop = Launch(part("teleop", lambda n: n == "scripted_teleop"), ros_env, args)
+        assert teleop.wait_for("asking again", 90), teleop.output()
+        assert "collector refused to start: already recording" in teleop.output()
+        time.sleep(1.0)                                    # still refused, still asking: nothing acted yet
+        assert "not recorded" not in teleop.output() and "finished" not in teleop.output()
+        discarded = probe.call(Trigger, "/teleop_collector/discard", Trigger.Request())
+        assert discarded.success, discarded.message
+        assert teleop.wait_for("finished 1 demonstrations", 90), teleop.output()
+    finally:
+        teleop_code = teleop.stop() if teleop is not None else 0
+        code = robot.stop()
+    assert code == 0 and teleop_code == 0, robot.output() + (teleop.output() if teleop else "")
+    assert "not recorded" not in teleop.output(), teleop.output()
+    report = load_episodes(out)
+    collector = "\n".join(line for line in robot.output().splitlines() if "teleop_collector" in line)
+    assert not report.skipped and len(report.episodes) == 1, collector[-3000:]   # the held-open one was discarded
+    resets = robot.output().count("episode: task transfer-cube, seed 3,")
+    assert resets >= 2, robot.output()   # asked again after resetting the scene again, not mid-episode
+    ep = report.episodes[0]
+    assert ep.instruction == AlohaSuite().instructions("transfer-cube")[0] and len(ep) >= 20
+    assert np.abs(ep.actions[-1] - ep.actions[0]).max() > 0.1   # the expert acted while it was recorded

@@ -5,7 +5,9 @@ It publishes on the same command topics a person's teleop device would: for end-
 trajectory_msgs/JointTrajectory on /joint_trajectory_controller/joint_trajectory per tick (a
 leader-arm bridge), as the suite's expert says (``Suite.scripted_expert``). It runs ``episodes``
 demonstrations: reset the sim (~/reset of sim_robot) with the next seed, start the collector, act
-until /episode/done, stop the collector with the success flag. The expert reads /sim/state (the
+until /episode/done, stop the collector with the success flag. While the collector refuses to start
+(it has not heard the new instruction yet, or it is recording), it resets the same seed again and asks
+again, for up to ``start_timeout``, so that a demonstration is recorded from its first step. The expert reads /sim/state (the
 simulator's privileged state); the recorded policy inputs do not. Experts that replay a plan count
 control steps from the /episode/start stamp on the node's clock (run it with use_sim_time).
 """
@@ -32,6 +34,9 @@ from vla_ros.runner import run_node
 from vla_ros.stamps import duration, seconds
 
 
+RETRY_PAUSE = 0.2   # s between a refused ~/start and the next reset-and-ask
+
+
 @dataclass
 class ScriptedTeleopConfig:
     """Parameters of the scripted_teleop node."""
@@ -44,8 +49,8 @@ class ScriptedTeleopConfig:
     seed_start: int = doc("seed of the first demonstration", default=0)
     sim_node: str = doc("name of the sim_robot node (for its ~/reset service)", default="sim_robot")
     collector_node: str = doc("name of the collector node (for ~/start and ~/stop)", default="teleop_collector")
-    start_timeout: float = doc("s: how long a refused ~/start is asked again before the demonstration runs "
-                               "unrecorded", default=5.0)
+    start_timeout: float = doc("s: how long a refused ~/start is asked again (each time after a fresh reset of the "
+                               "same seed) before the demonstration runs unrecorded", default=5.0)
 
 
 class ScriptedTeleopNode(Node):
@@ -67,7 +72,9 @@ class ScriptedTeleopNode(Node):
         period = 1.0 / self.cfg.rate
         self._point_time = duration(period)
         self._episode_start: float | None = None
-        self._refusals = 0   # refused ~/start calls for the current demonstration
+        self._ticks = 0                      # timer ticks so far (the retry clock)
+        self._refused_at: int | None = None  # tick of the first refused ~/start of the current demonstration
+        self._wait_until = 0                 # no request before this tick (a pause between retries)
         self.create_subscription(String, "/sim/task", self._on_task, latched)
         self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_subscription(Float64MultiArray, "/sim/state", self._on_state, 10)
@@ -103,6 +110,9 @@ class ScriptedTeleopNode(Node):
         self._pending = (client.call_async(request), next_phase)
 
     def _on_timer(self):
+        self._ticks += 1
+        if self._ticks < self._wait_until:
+            return
         if self._pending is not None:
             future, next_phase = self._pending
             if not future.done():
@@ -111,16 +121,21 @@ class ScriptedTeleopNode(Node):
             if next_phase == "acting":  # the collector answered ~/start
                 result = future.result()
                 if not result.success:
-                    # E.g. it has not heard the new episode's instruction yet: ask again next tick rather than
-                    # act a demonstration nobody records (for at most start_timeout, then act unrecorded).
-                    if self._refusals == 0:
+                    # E.g. it has not heard the new episode's instruction yet, or it is still recording: ask
+                    # again rather than act a demonstration nobody records (for at most start_timeout, then act
+                    # unrecorded). The scene ran on meanwhile and the expert's plan counts steps from the
+                    # episode's start, so each retry resets the same seed first: a demonstration is recorded
+                    # from its beginning or not at all.
+                    if self._refused_at is None:
+                        self._refused_at = self._ticks
                         self.get_logger().warning(f"collector refused to start: {result.message}; asking again")
-                    self._refusals += 1
-                    if self._refusals / self.cfg.rate < self.cfg.start_timeout:
+                    if (self._ticks - self._refused_at) / self.cfg.rate < self.cfg.start_timeout:
+                        self.phase = "reset"
+                        self._wait_until = self._ticks + max(1, round(RETRY_PAUSE * self.cfg.rate))
                         return
                     self.get_logger().error(f"collector refused to start for {self.cfg.start_timeout} s: "
                                             f"{result.message}; this demonstration is not recorded")
-                self._refusals = 0
+                self._refused_at = None
             self.phase = next_phase
             if next_phase == "starting":
                 self.episode.restart()
