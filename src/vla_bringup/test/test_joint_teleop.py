@@ -5,8 +5,8 @@ episodes with 14-D joint-position actions and three cameras that vla_core loads.
 import time
 
 import numpy as np
-import yaml
 import rclpy  # noqa: F401 - required: a missing install fails, never skips
+import yaml
 from conftest import Launch, graph_with_overrides
 from std_srvs.srv import SetBool, Trigger
 

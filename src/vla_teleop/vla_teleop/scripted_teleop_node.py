@@ -33,7 +33,6 @@ from vla_ros import episode
 from vla_ros.runner import run_node
 from vla_ros.stamps import duration, seconds
 
-
 RETRY_PAUSE = 0.2   # s between a refused ~/start and the next reset-and-ask
 
 
