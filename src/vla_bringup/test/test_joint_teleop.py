@@ -64,6 +64,10 @@ def test_scripted_aloha_teleop_records_joint_space_episodes(tmp_path, ros_env, p
         # late step of the plan (a stale /episode/done once ended one after 28 frames, at plan step 28).
         last_step = int(distance[-1].argmin()) % len(plans[0])   # the row's step within its seed's plan
         assert last_step >= 150, last_step
+        # ... and it starts at the plan's beginning: the teleop plans before the episode's clock starts (planned
+        # after the reset, the first 100-165 steps went by while the arms waited, and the replay began mid-plan).
+        first_step = int(distance[0].argmin()) % len(plans[0])
+        assert first_step <= 30, first_step
         # (the teleop plans from object poses a few steps later, when they have settled by microns: 1.001e-3 rad
         # seen once in a fresh-clone CI run; what the arms measured is 10x further from the plan, checked below)
         assert nearest.max() < 3e-3, nearest.max()

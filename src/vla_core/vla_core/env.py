@@ -118,6 +118,9 @@ class ScriptedExpert(ABC):
 
     command_interface: str
     action_names: list[str]
+    #: whether ``act`` replays a plan that its first call makes from the episode's first state (seconds of
+    #: work): a teleop source then plans before the episode's clock starts, not while the robot waits
+    plans: bool = False
 
     def reset(self) -> None:  # noqa: B027 - optional hook
         """A new episode starts (the next ``act`` may see new object poses)."""

@@ -471,6 +471,7 @@ class AlohaExpert(ScriptedExpert):
 
     command_interface = JOINT_POSITION
     action_names = list(JOINT_NAMES)
+    plans = True
 
     def __init__(self, task: str, max_steps: int = 400):
         self.task, self.max_steps = task, max_steps

@@ -74,6 +74,9 @@ class ScriptedTeleopNode(Node):
         self._ticks = 0                      # timer ticks so far (the retry clock)
         self._refused_at: int | None = None  # tick of the first refused ~/start of the current demonstration
         self._wait_until = 0                 # no request before this tick (a pause between retries)
+        self._expert_task: str | None = None  # the task whose expert self.expert is
+        self._prepared: tuple[str, int] | None = None   # (task, seed) a planning expert has planned for
+        self._scenes: dict = {}              # task -> local copy of the scene (planning experts)
         self.create_subscription(String, "/sim/task", self._on_task, latched)
         self.create_subscription(Header, "/episode/start", self._on_episode_start, 10)
         self.create_subscription(Float64MultiArray, "/sim/state", self._on_state, 10)
@@ -89,6 +92,9 @@ class ScriptedTeleopNode(Node):
         self.create_timer(1.0 / self.cfg.rate, self._on_timer)
 
     def _on_task(self, msg):
+        if msg.data == self._expert_task:
+            return   # the same task's expert keeps the plan it made for this episode (see _prepare)
+        self._expert_task = msg.data
         try:
             self.expert = self.suite.scripted_expert(msg.data)
         except VLAError as exc:
@@ -97,8 +103,21 @@ class ScriptedTeleopNode(Node):
 
     def _on_episode_start(self, msg):
         self._episode_start = seconds(msg.stamp)
-        if self.expert is not None:
+        if self.expert is not None and not self.expert.plans:
             self.expert.reset()
+
+    def _prepare(self, task: str, seed: int) -> None:
+        """Make a planning expert's plan for ``task`` / ``seed`` from a local copy of the seeded scene."""
+        if self.expert is None or self._expert_task != task:
+            self._on_task(String(data=task))
+        if self.expert is None:
+            return
+        if task not in self._scenes:
+            self._scenes[task] = self.suite.make_task(task, image_size=8, render=False)
+        scene = self._scenes[task]
+        scene.reset(seed)
+        self.expert.reset()
+        self.expert.act(scene.state_vector, 0)
 
     def _on_state(self, msg):
         self.state = np.array(msg.data)
@@ -135,6 +154,16 @@ class ScriptedTeleopNode(Node):
                     self.get_logger().error(f"collector refused to start for {self.cfg.start_timeout} s: "
                                             f"{result.message}; this demonstration is not recorded")
                 self._refused_at = None
+            if next_phase == "starting" and self.expert is not None and self.expert.plans:
+                # sim_robot answered ~/reset. A planning expert plans for seconds; done now, the robot would wait
+                # while the episode's clock ran, and the plan (counted in steps from the episode's start) would
+                # be replayed from its middle. So: plan for this scene, then reset the same seed again.
+                key = (future.result().task, self.cfg.seed_start + self.completed)
+                if key != self._prepared:
+                    self._prepare(*key)
+                    self._prepared = key
+                    self.phase = "reset"
+                    return
             self.phase = next_phase
             if next_phase == "starting":
                 self.episode.restart()
