@@ -7,9 +7,10 @@ leader-arm bridge), as the suite's expert says (``Suite.scripted_expert``). It r
 demonstrations: reset the sim (~/reset of sim_robot) with the next seed, start the collector, act
 until /episode/done, stop the collector with the success flag. While the collector refuses to start
 (it has not heard the new instruction yet, or it is recording), it resets the same seed again and asks
-again, for up to ``start_timeout``, so that a demonstration is recorded from its first step. The expert reads /sim/state (the
-simulator's privileged state); the recorded policy inputs do not. Experts that replay a plan count
-control steps from the /episode/start stamp on the node's clock (run it with use_sim_time).
+again, for up to ``start_timeout``, so that a demonstration is recorded from its first step. The
+expert reads /sim/state (the simulator's privileged state); the recorded policy inputs do not. Experts
+that replay a plan count control steps from the /episode/start stamp on the node's clock (run it with
+use_sim_time); their plan is made before that clock starts (see ``_prepare``).
 """
 
 from __future__ import annotations
@@ -92,14 +93,18 @@ class ScriptedTeleopNode(Node):
         self.create_timer(1.0 / self.cfg.rate, self._on_timer)
 
     def _on_task(self, msg):
-        if msg.data == self._expert_task:
-            return   # the same task's expert keeps the plan it made for this episode (see _prepare)
-        self._expert_task = msg.data
+        self._use_expert(msg.data)
+
+    def _use_expert(self, task: str) -> None:
+        """The scripted expert of ``task`` (the same task's expert is kept, with any plan it made)."""
+        if task == self._expert_task:
+            return
+        self._expert_task = task
         try:
-            self.expert = self.suite.scripted_expert(msg.data)
+            self.expert = self.suite.scripted_expert(task)
         except VLAError as exc:
             self.expert = None
-            self.get_logger().error(f"no scripted expert for task '{msg.data}': {exc}")
+            self.get_logger().error(f"no scripted expert for task '{task}': {exc}")
 
     def _on_episode_start(self, msg):
         self._episode_start = seconds(msg.stamp)
@@ -107,11 +112,7 @@ class ScriptedTeleopNode(Node):
             self.expert.reset()
 
     def _prepare(self, task: str, seed: int) -> None:
-        """Make a planning expert's plan for ``task`` / ``seed`` from a local copy of the seeded scene."""
-        if self.expert is None or self._expert_task != task:
-            self._on_task(String(data=task))
-        if self.expert is None:
-            return
+        """Make the planning expert's plan for ``task`` / ``seed`` from a local copy of the seeded scene."""
         if task not in self._scenes:
             self._scenes[task] = self.suite.make_task(task, image_size=8, render=False)
         scene = self._scenes[task]
@@ -154,11 +155,13 @@ class ScriptedTeleopNode(Node):
                     self.get_logger().error(f"collector refused to start for {self.cfg.start_timeout} s: "
                                             f"{result.message}; this demonstration is not recorded")
                 self._refused_at = None
+            if next_phase == "starting":   # sim_robot answered ~/reset
+                self._use_expert(future.result().task)
             if next_phase == "starting" and self.expert is not None and self.expert.plans:
-                # sim_robot answered ~/reset. A planning expert plans for seconds; done now, the robot would wait
-                # while the episode's clock ran, and the plan (counted in steps from the episode's start) would
-                # be replayed from its middle. So: plan for this scene, then reset the same seed again.
-                key = (future.result().task, self.cfg.seed_start + self.completed)
+                # A planning expert plans for seconds; done now, the robot would wait while the episode's clock
+                # ran, and the plan (counted in steps from the episode's start) would be replayed from its
+                # middle. So: plan for this scene, then reset the same seed again.
+                key = (self._expert_task, self.cfg.seed_start + self.completed)
                 if key != self._prepared:
                     self._prepare(*key)
                     self._prepared = key
