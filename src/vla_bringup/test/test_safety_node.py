@@ -244,7 +244,11 @@ def test_fault_injection_never_forwards_an_unsafe_command(monitor, probe):
     assert passes(stream(robot, probe, 0.5, 0.4), 0.4)   # recovered on fresh state and commands
     interventions.update(["clock jumped backwards: holding until fresh state and commands"])
 
-    # 7. A 1 kHz flood with an e-stop in the middle: nothing but hold after the latch, until ~/reset.
+    # 7. A 1 kHz flood with an e-stop in the middle: nothing but hold after the latch, until ~/reset. First normal
+    # operation for longer than the report quiet period: the ramp from hold after the clock jump may have been rate
+    # limited (when the jumped clock first arrived with a command), and the flood's limiting, within 1 s of it, would
+    # then be the same occurrence, never reported (failed once in a fresh-clone CI run).
+    assert passes(stream(robot, probe, 1.2, 0.4), 0.4)
     reports_before = sum("intervention: rate limited" in line for line in list(launch.lines))
     flood_end = time.monotonic() + 1.0
     estop_at = None
