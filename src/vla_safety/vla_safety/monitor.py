@@ -277,16 +277,15 @@ class SafetyMonitor:
         self.reasons = []
         self._last_out, self._last_time, self._last_out_stamp = self._hold.copy(), now, None
         self._release_time = now
-        self.rebaseline()
-        self._hold_until = -np.inf   # a release moves nothing: no episode_start_hold (ramp_in_time applies)
+        self.rebaseline(hold=False)   # a release moves nothing: no episode_start_hold (ramp_in_time applies)
         return True
 
-    def rebaseline(self, stamp: float | None = None) -> None:
+    def rebaseline(self, stamp: float | None = None, hold: bool = True) -> None:
         """The robot was moved on purpose (a simulator reset, a repositioning) at ``stamp``: no jump.
 
         States measured up to ``stamp`` show the old pose and are no baseline; the first one after it
         is. A speed violation still waiting for its explanation is explained when it spans ``stamp``
-        (any pending one when ``stamp`` is None).
+        (any pending one when ``stamp`` is None). ``hold``: commands hold for ``episode_start_hold``.
         """
         if self._jump is not None and (stamp is None or self._jump[2] <= stamp < self._jump[3]):
             self._jump = None
@@ -298,7 +297,7 @@ class SafetyMonitor:
             self._episode_stamp = min(stamp, ahead)
             self._announced = stamp
         start = self._episode_stamp if stamp is not None else self._now
-        if start is not None:
+        if hold and start is not None:   # ``episode_start_hold`` from the move on
             self._hold_until = start + self.limits.episode_start_hold
         self._state_pos = self._state_time = None
         self._hold_pos = None   # the robot is elsewhere now: never pull it back to the old pose

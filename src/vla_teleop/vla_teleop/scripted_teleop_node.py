@@ -111,14 +111,22 @@ class ScriptedTeleopNode(Node):
         if self.expert is not None and not self.expert.plans:
             self.expert.reset()
 
-    def _prepare(self, task: str, seed: int) -> None:
-        """Make the planning expert's plan for ``task`` / ``seed`` from a local copy of the seeded scene."""
-        if task not in self._scenes:
-            self._scenes[task] = self.suite.make_task(task, image_size=8, render=False)
-        scene = self._scenes[task]
+    def _prepare(self, seed: int) -> bool:
+        """Make a planning expert's plan for ``seed`` from a local copy of the seeded scene, once per seed.
+
+        Returns whether it planned now (the simulated episode must then restart: its clock ran meanwhile).
+        """
+        key = (self._expert_task, seed)
+        if self.expert is None or not self.expert.plans or key == self._prepared:
+            return False
+        if self._expert_task not in self._scenes:
+            self._scenes[self._expert_task] = self.suite.make_task(self._expert_task, image_size=8, render=False)
+        scene = self._scenes[self._expert_task]
         scene.reset(seed)
         self.expert.reset()
         self.expert.act(scene.state_vector, 0)
+        self._prepared = key
+        return True
 
     def _on_state(self, msg):
         self.state = np.array(msg.data)
@@ -157,14 +165,10 @@ class ScriptedTeleopNode(Node):
                 self._refused_at = None
             if next_phase == "starting":   # sim_robot answered ~/reset
                 self._use_expert(future.result().task)
-            if next_phase == "starting" and self.expert is not None and self.expert.plans:
                 # A planning expert plans for seconds; done now, the robot would wait while the episode's clock
                 # ran, and the plan (counted in steps from the episode's start) would be replayed from its
                 # middle. So: plan for this scene, then reset the same seed again.
-                key = (self._expert_task, self.cfg.seed_start + self.completed)
-                if key != self._prepared:
-                    self._prepare(*key)
-                    self._prepared = key
+                if self._prepare(self.cfg.seed_start + self.completed):
                     self.phase = "reset"
                     return
             self.phase = next_phase
