@@ -146,14 +146,14 @@ def test_state_violations_trigger_estop():
     assert inside_margin.state == OK
     fast = ready()
     fast.observe_state(HAND, [0.05, 0.6, 0.1], 0.01)  # 5 m/s > 2 m/s
-    assert fast.state == ESTOP and fast.reasons[0] == "e-stop: velocity limit exceeded: 5.00 > 2.00 (fastest hand_x at 5.00)"
+    assert fast.state == ESTOP and fast.reasons[0] == "e-stop: velocity limit exceeded: 5.00 > 2.00 (fastest hand_x at 5.00, over 0.010 s)"
     slow = ready()
     slow.observe_state(HAND, [0.015, 0.6, 0.1], 0.01)  # 1.5 m/s
     assert slow.state == OK
     late = ready()  # two measurements 10 ms apart, delivered 0.5 s apart: the stamps tell the speed
     late.observe_state(HAND, [0.0, 0.6, 0.1], 0.5, stamp=10.0)
     late.observe_state(HAND, [0.05, 0.6, 0.1], 1.0, stamp=10.01)
-    assert late.state == ESTOP and late.reasons[0] == "e-stop: velocity limit exceeded: 5.00 > 2.00 (fastest hand_x at 5.00)"
+    assert late.state == ESTOP and late.reasons[0] == "e-stop: velocity limit exceeded: 5.00 > 2.00 (fastest hand_x at 5.00, over 0.010 s)"
     nan = ready()
     nan.observe_state(HAND, [0.0, np.nan, 0.1], 0.01)
     assert nan.state == ESTOP and nan.reasons[0] == "e-stop: non-finite joint state: hand_y"
@@ -193,7 +193,7 @@ def test_an_unexplained_jump_latches_after_the_grace_period():
     m.tick(0.0125 + 0.25)                            # exactly the grace: still waiting
     assert m.state == LIMITED and m.filter([0.5, 0, 0, 0], 0.2625, 0.2625)[0] == 0.0
     m.tick(0.0125 + 0.25 + 2 ** -7)
-    assert m.state == ESTOP and m.reasons[0] == "e-stop: velocity limit exceeded: 24.00 > 2.00 (fastest hand_x at 24.00)"
+    assert m.state == ESTOP and m.reasons[0] == "e-stop: velocity limit exceeded: 24.00 > 2.00 (fastest hand_x at 24.00, over 0.013 s)"
     assert m.counters["estops"] == 1
     m.rebaseline()                                   # too late: an announcement never releases a latched e-stop
     assert m.state == ESTOP

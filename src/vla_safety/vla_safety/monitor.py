@@ -375,7 +375,7 @@ class SafetyMonitor:
             if speed > lim.max_state_speed and not explained:
                 fastest = int(np.argmax(rates))
                 reason = (f"velocity limit exceeded: {speed:.2f} > {lim.max_state_speed:.2f} "
-                          f"(fastest {box[fastest]} at {rates[fastest]:.2f})")
+                          f"(fastest {box[fastest]} at {rates[fastest]:.2f}, over {measured - self._state_time:.3f} s)")
                 if lim.episode_start_grace == 0:
                     self.trigger_estop(reason)
                 elif self._jump is None and not self.estopped:
