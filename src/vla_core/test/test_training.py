@@ -25,15 +25,33 @@ def test_train_writes_last_and_best_and_loss_falls(tmp_path):
                                        "--train.warmup_steps=5", "--train.lr=1e-3", "--data.val_fraction=0.25"])
     trainer = Trainer(cfg, progress=False)
     untrained = trainer.validate()  # the same fixed validation batches, before any step
+    assert untrained["loss"] == pytest.approx(untrained["action_error"])   # regression's loss is its action error
     result = trainer.run()
     assert (result.output_dir / "last" / "model.safetensors").is_file()
     assert (result.output_dir / "best" / "training_state.pt").is_file()
     # Measured here: 0.72 before training, 0.28 after; held-out episodes, so this is learning, not memory.
-    assert result.best_val_loss < 0.6 * untrained, (result.best_val_loss, untrained)
+    assert result.best_val < 0.6 * untrained["action_error"], (result.best_val, untrained)
     assert list((result.output_dir / "tensorboard").glob("events.out.tfevents.*"))
     policy = load_policy(result.output_dir / "last")
     assert policy.spec.cameras == {"front": [32, 32, 3]}
     assert policy.spec.action_low == pytest.approx([-0.2, -0.1, -0.5, -0.5], abs=0.02)  # the range it was trained on
+
+
+@pytest.mark.parametrize("select_by", ["action_error", "loss"])
+def test_best_is_the_checkpoint_with_the_lowest_validation_figure_named_by_select_by(tiny_config, select_by):
+    # The token head: its cross-entropy and its decoded actions' error are different figures with different minima.
+    cfg = tiny_config("tokens", "--train.steps=12", "--train.val_every=2", "--train.save_every=100", "--train.batch_size=8",
+                      "--train.warmup_steps=1", "--train.lr=3e-3", "--train.tensorboard=false", "--data.val_fraction=0.34",
+                      f"--train.select_by={select_by}")
+    result = Trainer(cfg, progress=False).run()
+    log = [json.loads(line) for line in (result.output_dir / "train_log.jsonl").read_text().splitlines()]
+    validations = [entry for entry in log if "val_action_error" in entry]
+    assert [v["step"] for v in validations] == [2, 4, 6, 8, 10, 12]
+    assert all(v["val_loss"] > 1.0 > v["val_action_error"] for v in validations)   # cross-entropy vs normalised error
+    chosen = min(validations, key=lambda v: v[f"val_{select_by}"])
+    meta = json.loads((result.output_dir / "best" / "meta.json").read_text())
+    assert meta["select_by"] == select_by and meta["step"] == chosen["step"]
+    assert meta["best_val"] == pytest.approx(chosen[f"val_{select_by}"]) == result.best_val
 
 
 def test_exact_resume(tiny_config, tmp_path):

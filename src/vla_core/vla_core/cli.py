@@ -24,7 +24,7 @@ def cmd_train(args) -> int:
     result = trainer.run()
     if trainer.main:  # under torchrun, rank 0 reports
         print(json.dumps({"output_dir": str(result.output_dir), "step": result.step, "train_loss": result.train_loss,
-                          "best_val_loss": result.best_val_loss, "samples_per_s": round(result.samples_per_s, 1),
+                          "best_val": result.best_val, "select_by": config.train.select_by, "samples_per_s": round(result.samples_per_s, 1),
                           "effective_batch": trainer.effective_batch, "world_size": trainer.dist.world_size}))
     return 0
 

@@ -245,6 +245,9 @@ class TrainConfig:
     ``freeze``: module prefixes whose parameters are not trained.
     ``init_from``: a checkpoint to load matching weights from before training (fine-tuning).
     ``amp``: mixed precision where the device supports it (CUDA); ignored on CPU.
+    ``select_by``: the validation figure the ``best`` checkpoint minimises: ``action_error`` (mean absolute error
+    of the chunk the head decodes, normalised units: comparable across heads) or ``loss`` (the head's training
+    loss; for the token head its cross-entropy rises while the decoded actions still improve).
     """
 
     output_dir: str = "runs/default"
@@ -265,6 +268,7 @@ class TrainConfig:
     val_every: int = 500
     save_every: int = 500
     val_batches: int = 10
+    select_by: str = "action_error"
     resume: bool = False
     init_from: str = ""
     freeze: list[str] = field(default_factory=list)
@@ -280,6 +284,7 @@ class TrainConfig:
         _check(self.lr > 0, "train.lr must be positive")
         _check(0 <= self.warmup_steps, "train.warmup_steps must be >= 0")
         _check(0.0 < self.ema_decay < 1.0, "train.ema_decay must be in (0, 1)")
+        _check(self.select_by in ("action_error", "loss"), f"train.select_by must be action_error or loss, got '{self.select_by}'")
         _check(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
                f"train.device must be auto, cpu, cuda or mps, got '{self.device}'")
         known = {"vision", "language", "proprio", "fusion", "head"}

@@ -26,6 +26,7 @@ from vla_core.config import PolicyConfig
 from vla_core.normalize import Normalizer
 from vla_core.policy.encoders import CNNEncoder, HFVisionEncoder, LanguageEncoder, ProprioEncoder
 from vla_core.policy.factory import head_class
+from vla_core.policy.heads import masked_mean
 from vla_core.policy.layers import EncoderBlock
 from vla_core.runtime.scheduler import ChunkScheduler, SchedulerConfig
 from vla_core.spec import PolicySpec
@@ -153,10 +154,23 @@ class VLAPolicy(nn.Module):
     # ------------------------------------------------------------------ contract
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Training loss on a batch; the batch is not modified."""
+        return self.head.loss(self.encode(batch), *self._targets(batch))
+
+    @torch.no_grad()
+    def validation_figures(self, batch: dict, generator: torch.Generator | None = None) -> tuple[float, float]:
+        """(training loss, action error) on a batch. The action error is the mean absolute difference between the
+        chunk the head decodes (as at inference) and the demonstrated one, in normalised units, padding excluded:
+        one figure for every head (the losses differ: L1, noise error, cross-entropy). For regression it is the loss."""
         memory = self.encode(batch)
+        actions, is_pad = self._targets(batch)
+        loss, _ = self.head.loss(memory, actions, is_pad)
+        error = masked_mean((self.head.sample(memory, generator) - actions).abs(), is_pad)
+        return float(loss), float(error)
+
+    def _targets(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's demonstrated chunk (normalised) and its padding mask."""
         actions = self.normalizer.normalize_action(torch.as_tensor(batch["actions"], device=self.device, dtype=torch.float32))
-        is_pad = torch.as_tensor(batch["action_is_pad"], device=self.device, dtype=torch.bool)
-        return self.head.loss(memory, actions, is_pad)
+        return actions, torch.as_tensor(batch["action_is_pad"], device=self.device, dtype=torch.bool)
 
     @torch.no_grad()
     def predict_action_chunk(self, obs: dict, generator: torch.Generator | None = None,

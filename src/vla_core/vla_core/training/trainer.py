@@ -87,7 +87,7 @@ class TrainResult:
     output_dir: Path
     step: int
     train_loss: float
-    best_val_loss: float
+    best_val: float          # the lowest validation figure named by train.select_by (the ``best`` checkpoint's)
     samples_per_s: float
 
 
@@ -208,7 +208,7 @@ class Trainer:
     def _save(self, name: str) -> None:
         state = self._training_state()  # taken first: it holds the live (not averaged) weights
         with self._averaged() as model:
-            save_checkpoint(self.output_dir / name, model, self.config, self.step, state, {"best_val_loss": self.best_val})
+            save_checkpoint(self.output_dir / name, model, self.config, self.step, state, {"best_val": self.best_val, "select_by": self.config.train.select_by})
 
     def _averaged(self):
         """The policy with EMA weights swapped in (or as it is, without EMA)."""
@@ -235,22 +235,24 @@ class Trainer:
                 for k, v in batch.items()}
 
     @torch.no_grad()
-    def validate(self) -> float:
-        """Mean loss over a fixed set of validation batches (same batches every call)."""
+    def validate(self) -> dict[str, float]:
+        """``loss`` and ``action_error`` (:meth:`VLAPolicy.validation_figures`), means over a fixed set of validation
+        batches (the same batches and noise draws every call); NaN without a validation set."""
         if self.val_set is None:
-            return float("nan")
+            return {"loss": float("nan"), "action_error": float("nan")}
         cpu_state = torch.get_rng_state()
         torch.manual_seed(12345)  # the same noise draws every validation, so numbers are comparable
         gen = torch.Generator().manual_seed(12345)
         with self._averaged() as model:
             model.eval()
             single = DistInfo()
-            losses = [model(self._batch(self.val_set[batch_indices(len(self.val_set), self.config.train.batch_size,
-                                                                                  12345, i, 0, single)], gen, False))[0].item()
-                      for i in range(self.config.train.val_batches)]
+            figures = [model.validation_figures(self._batch(self.val_set[batch_indices(
+                len(self.val_set), self.config.train.batch_size, 12345, i, 0, single)], gen, False), gen)
+                for i in range(self.config.train.val_batches)]
         torch.set_rng_state(cpu_state)
         self.policy.train()
-        return float(np.mean(losses))
+        loss, error = np.mean(figures, axis=0)
+        return {"loss": float(loss), "action_error": float(error)}
 
     def run(self, stop_at: int | None = None) -> TrainResult:
         """Train until ``train.steps`` (or stop early at ``stop_at``, saving ``last``); returns where the checkpoints are."""
@@ -322,13 +324,18 @@ class Trainer:
                 self.wandb.log({"train/loss": last_loss, "train/lr": self.scheduler.get_last_lr()[0], "train/samples_per_s": sps,
                                 **{f"train/{k}": float(v) for k, v in metrics.items()}}, step=self.step)
             if self.step % tc.val_every == 0 or self.step == tc.steps:
-                val = self.validate()
+                figures = self.validate()
+                val = figures[tc.select_by]
                 if writer is not None and not math.isnan(val):
-                    writer.add_scalar("val/loss", val, self.step)
+                    for k, v in figures.items():
+                        writer.add_scalar(f"val/{k}", v, self.step)
+                if log_file is not None:
+                    log_file.write(json.dumps({"step": self.step, **{f"val_{k}": v for k, v in figures.items()}}) + "\n")
                 if not math.isnan(val) and val < self.best_val:
                     self.best_val = val
                     self._save("best")
-                bar.write(f"step {self.step}: train loss {loss_ema:.4f}, val loss {val:.4f}, {sps:.0f} samples/s")
+                bar.write(f"step {self.step}: train loss {loss_ema:.4f}, val loss {figures['loss']:.4f}, val action error "
+                          f"{figures['action_error']:.4f}, {sps:.0f} samples/s")
             if self.step % tc.save_every == 0 or self.step in (tc.steps, end):
                 self._save("last")
         bar.close()
