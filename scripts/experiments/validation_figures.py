@@ -18,6 +18,7 @@ from vla_core.training.trainer import Trainer
 
 
 def main() -> None:
+    """Print each checkpoint's validation loss and action error."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", help="a training run's output directory (holds the checkpoints)")
     p.add_argument("checkpoints", nargs="+", help="checkpoint names in it, e.g. best last")

@@ -158,9 +158,12 @@ class VLAPolicy(nn.Module):
 
     @torch.no_grad()
     def validation_figures(self, batch: dict, generator: torch.Generator | None = None) -> tuple[float, float]:
-        """(training loss, action error) on a batch. The action error is the mean absolute difference between the
-        chunk the head decodes (as at inference) and the demonstrated one, in normalised units, padding excluded:
-        one figure for every head (the losses differ: L1, noise error, cross-entropy). For regression it is the loss."""
+        """(training loss, action error) on a batch.
+
+        The action error is the mean absolute difference between the chunk the head decodes (as at inference)
+        and the demonstrated one, in normalised units, padding excluded: one figure for every head (the losses
+        differ: L1, noise error, cross-entropy). For regression it is the loss.
+        """
         memory = self.encode(batch)
         actions, is_pad = self._targets(batch)
         loss, _ = self.head.loss(memory, actions, is_pad)

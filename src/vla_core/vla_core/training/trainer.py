@@ -208,7 +208,8 @@ class Trainer:
     def _save(self, name: str) -> None:
         state = self._training_state()  # taken first: it holds the live (not averaged) weights
         with self._averaged() as model:
-            save_checkpoint(self.output_dir / name, model, self.config, self.step, state, {"best_val": self.best_val, "select_by": self.config.train.select_by})
+            save_checkpoint(self.output_dir / name, model, self.config, self.step, state,
+                            {"best_val": self.best_val, "select_by": self.config.train.select_by})
 
     def _averaged(self):
         """The policy with EMA weights swapped in (or as it is, without EMA)."""
@@ -236,8 +237,11 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """``loss`` and ``action_error`` (:meth:`VLAPolicy.validation_figures`), means over a fixed set of validation
-        batches (the same batches and noise draws every call); NaN without a validation set."""
+        """``loss`` and ``action_error`` (:meth:`VLAPolicy.validation_figures`) on the validation set.
+
+        Means over a fixed set of validation batches (the same batches and noise draws every call); NaN without
+        a validation set.
+        """
         if self.val_set is None:
             return {"loss": float("nan"), "action_error": float("nan")}
         cpu_state = torch.get_rng_state()
