@@ -66,9 +66,9 @@ def test_the_shipped_policy_succeeds_in_simulation(tmp_path, task):
 
 
 def test_the_shipped_aloha_policy_succeeds_in_simulation(tmp_path):
-    """Six unseen seeds of transfer-cube through ``vla eval``'s rollout code (sync: a chunk every 48 steps): four
-    succeeded when it was shipped (seeds 100003 and 100004 fail in every mode); one is spare for another
-    machine's floating point."""
+    """Six unseen seeds of transfer-cube through ``vla eval``'s rollout code (sync: a chunk every 48 steps): all
+    six succeed with the shipped a7 (a6, trained with dropout, got four); one is spare for another machine's
+    floating point."""
     from vla_core.evaluation import EvalConfig, evaluate
 
     cfg = EvalConfig(suite="aloha", checkpoint=str(demo.shipped_policy("aloha")), out=str(tmp_path), episodes_per_task=6,
@@ -77,4 +77,4 @@ def test_the_shipped_aloha_policy_succeeds_in_simulation(tmp_path):
     summary = evaluate(cfg, progress=False)
     results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     assert len(results) == 6
-    assert sum(r["success"] for r in results) >= 3, summary
+    assert sum(r["success"] for r in results) >= 5, summary

@@ -7,7 +7,7 @@
    or with ``--from-recipe`` - the one made by the robot's recipe and cached in
    ``$VLA_CACHE`` (default ``~/.cache/vla``), created on first use: scripted demonstrations of the
    demo tasks (``vla collect``) and a training run from ``config/<robot>/demo_policy.yaml`` (Sawyer:
-   about 8 minutes on a 2-core CPU; ALOHA: about an hour and a half with its collection).
+   about 8 minutes on a 2-core CPU; ALOHA: about an hour with its collection).
    ``policies/<robot>/README.md`` names the command that produced the shipped one.
 2. Bring up robot.yaml (sim_robot + vla_policy + vla_controller + safety_monitor) under the
    ``vla launch`` supervisor, then for each instruction reset the episode through sim_robot's
@@ -95,7 +95,7 @@ def ensure_default_policy(progress: bool = True, robot: str = "sawyer", from_rec
     ckpt = root / "run" / "best"
     if (ckpt / "model.safetensors").is_file():
         return ckpt
-    takes = "about 8 minutes" if robot == "sawyer" else "about an hour and a half"
+    takes = "about 8 minutes" if robot == "sawyer" else "about an hour"
     print(f"no default {robot} policy cached in {root}: creating it ({takes} on a 2-core CPU)")
     collect(spec.suite, root / "data", spec.episodes_per_task, spec.tasks, workers=2, progress=progress,
             max_steps=make_suite_max_steps(spec.suite), camera=spec.camera or None)
