@@ -208,3 +208,25 @@ def test_execution_providers_are_used_in_order_and_refused_when_absent(exported)
         runtime_options("onnxruntime", compile=True)
     with pytest.raises(VLAError, match="execution providers apply to the onnxruntime back end, not 'torch'"):
         runtime_options("torch", providers=["CPUExecutionProvider"])
+
+
+def test_the_torch_back_end_runs_where_device_says_and_refuses_a_device_it_cannot_use(exported):
+    import torch
+
+    from vla_core.runtime.backends import runtime_options
+
+    heads, eps = exported
+    ckpt = heads["regression"][0]
+    assert runtime_options("torch") == {}
+    with pytest.raises(VLAError, match="--device applies to the torch back end, not 'onnxruntime'"):
+        runtime_options("onnxruntime", device="cuda")
+    with pytest.raises(VLAError, match="device 'gpu' is not cpu, cuda or cuda:N"):
+        runtime_options("torch", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(VLAError, match="device 'cuda' was asked for but torch sees no CUDA device"):
+            runtime_options("torch", device="cuda")
+        return
+    cpu = load_runtime(ckpt, "torch")
+    gpu = load_runtime(ckpt, "torch", **runtime_options("torch", device="cuda"))
+    assert next(gpu.policy.parameters()).is_cuda
+    np.testing.assert_allclose(gpu.predict_chunk(_obs(eps)), cpu.predict_chunk(_obs(eps)), atol=1e-3)

@@ -64,7 +64,7 @@ def cmd_eval(args) -> int:
                      tasks=_csv(args.tasks), modes=_csv(args.modes), delays_ms=_csv(args.delay_ms) or ["0"],
                      baselines=_csv(args.baselines), max_steps=_max_steps(args), workers=args.workers,
                      video=not args.no_video, backend=args.backend, compile=args.compile, providers=_csv(args.providers),
-                     seed_base=args.seed_base)
+                     device=args.device, seed_base=args.seed_base)
     from vla_core.evaluation import policy_agents
     from vla_core.runtime.scheduler import parse_mode
 
@@ -179,6 +179,7 @@ def _runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch back end: torch.compile the encoder (slow to start)")
     p.add_argument("--providers", default="", help="onnxruntime back end: execution providers in order of preference, "
                                                    "e.g. CUDAExecutionProvider,CPUExecutionProvider")
+    p.add_argument("--device", default="cpu", help="torch back end: where the policy runs (cpu, cuda, cuda:N)")
 
 
 def build_parser() -> argparse.ArgumentParser:

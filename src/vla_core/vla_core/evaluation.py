@@ -84,6 +84,7 @@ class EvalConfig:
     backend: str = "torch"       # torch | onnxruntime | tensorrt (onnxruntime / tensorrt need an export directory)
     compile: bool = False        # torch back end: torch.compile the encoder
     providers: list[str] = field(default_factory=list)   # onnxruntime: execution providers, in order of preference
+    device: str = "cpu"          # torch back end: cpu, cuda or cuda:N (every worker loads the policy there)
     seed_base: int = EVAL_SEED_BASE   # first seed; another range (e.g. 200000) is a validation set for choosing settings
 
 
@@ -127,7 +128,7 @@ def _init_worker(cfg: EvalConfig) -> None:
     if cfg.checkpoint:
         from vla_core.runtime.backends import load_runtime, runtime_options
 
-        _STATE["policy"] = load_runtime(cfg.checkpoint, cfg.backend, **runtime_options(cfg.backend, 1, cfg.compile, cfg.providers))
+        _STATE["policy"] = load_runtime(cfg.checkpoint, cfg.backend, **runtime_options(cfg.backend, 1, cfg.compile, cfg.providers, cfg.device))
 
 
 def _task(name: str, image_size: int, camera: str | None):
@@ -392,7 +393,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     if cfg.checkpoint:  # fail fast, in this process, on a bad checkpoint, export or back-end option
         from vla_core.runtime.backends import runtime_options
 
-        runtime_options(cfg.backend, 1, cfg.compile, cfg.providers)
+        runtime_options(cfg.backend, 1, cfg.compile, cfg.providers, cfg.device)
         if (Path(cfg.checkpoint) / "export.json").is_file():
             from vla_core.export import read_export
 

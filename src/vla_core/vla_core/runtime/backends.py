@@ -15,6 +15,7 @@ clipped to the spec's ``action_low`` / ``action_high``: the range the policy was
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -143,7 +144,7 @@ class TorchRuntime(PolicyRuntime):
     def _normalize_action(self, action):
         torch = self._torch
         with torch.no_grad():
-            return self.policy.normalizer.normalize_action(torch.from_numpy(action)).numpy()
+            return self.policy.normalizer.normalize_action(torch.from_numpy(action).to(self.policy.device)).cpu().numpy()
 
     def _predict(self, images, proprio, lang, noise, guidance):
         torch, p = self._torch, self.policy
@@ -328,10 +329,23 @@ class TensorRTRuntime(_GraphRuntime):
         return next(iter(outputs.values())).float().cpu().numpy()
 
 
-def runtime_options(backend: str, threads: int = 0, compile: bool = False, providers: list[str] | None = None) -> dict:
-    """Keyword arguments of :func:`load_runtime` for ``backend``; options another back end would ignore are refused."""
+def runtime_options(backend: str, threads: int = 0, compile: bool = False, providers: list[str] | None = None,
+                    device: str = "cpu") -> dict:
+    """Keyword arguments of :func:`load_runtime` for ``backend``; options another back end would ignore are refused.
+
+    ``device``: where the torch back end runs the policy (``cpu``, ``cuda``, ``cuda:N``).
+    """
     if compile and backend != "torch":
         raise VLAError(f"torch.compile applies to the torch back end, not '{backend}'")
+    if device != "cpu":
+        if backend != "torch":
+            raise VLAError(f"--device applies to the torch back end, not '{backend}' (onnxruntime: --providers)")
+        if not re.fullmatch(r"cuda(:\d+)?", device):
+            raise VLAError(f"device '{device}' is not cpu, cuda or cuda:N")
+        import torch
+
+        if not torch.cuda.is_available():
+            raise VLAError(f"device '{device}' was asked for but torch sees no CUDA device")
     if providers and backend != "onnxruntime":
         raise VLAError(f"execution providers apply to the onnxruntime back end, not '{backend}'")
     options: dict = {}
@@ -341,6 +355,8 @@ def runtime_options(backend: str, threads: int = 0, compile: bool = False, provi
         options["compile"] = True
     if providers:
         options["providers"] = list(providers)
+    if device != "cpu":
+        options["device"] = device
     return options
 
 

@@ -228,7 +228,10 @@ class Trainer:
     def _batch(self, batch: dict, generator: torch.Generator, augment: bool) -> dict:
         """A stacked batch (``dataset[indices]``) with its images prepared and augmented, on the device."""
         batch = dict(batch)
-        batch["images"] = prepare_images(batch["images"], self.config.data.augment if augment else None, generator)
+        # uint8 to the device first, converted and augmented there: a quarter of the bytes to copy, and on a GPU the
+        # float conversion leaves the training process's one CPU thread (224 px on an H100: 290 samples/s without).
+        images = {c: t.to(self.device, non_blocking=True) for c, t in batch["images"].items()}
+        batch["images"] = prepare_images(images, self.config.data.augment if augment else None, generator)
         if augment and self.config.data.augment.enable:
             batch["instruction"] = drop_words(batch["instruction"], self.config.data.augment.word_drop, generator)
         return {k: (v.to(self.device) if isinstance(v, torch.Tensor) else
