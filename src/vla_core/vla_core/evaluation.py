@@ -128,7 +128,8 @@ def _init_worker(cfg: EvalConfig) -> None:
     if cfg.checkpoint:
         from vla_core.runtime.backends import load_runtime, runtime_options
 
-        _STATE["policy"] = load_runtime(cfg.checkpoint, cfg.backend, **runtime_options(cfg.backend, 1, cfg.compile, cfg.providers, cfg.device))
+        options = runtime_options(cfg.backend, 1, cfg.compile, cfg.providers, cfg.device)
+        _STATE["policy"] = load_runtime(cfg.checkpoint, cfg.backend, **options)
 
 
 def _task(name: str, image_size: int, camera: str | None):
