@@ -23,10 +23,11 @@ it is the new baseline, and commands stamped up to it were planned for the old p
 (expected at every reset, so neither counted nor reported); a joint robot holds until its first
 position after the move is measured. The announcement travels on its own topic, so it can arrive after the state
 that shows the jump: a speed violation therefore holds the robot at once and latches the e-stop
-only if no announcement explaining it arrives within ``episode_start_grace``. For
-``episode_start_hold`` after the announced move the robot holds its measured position: a simulator
-ignores commands that long after a reset, and forwarded commands would move the setpoint that the next
-trajectory is clamped from to where the robot never went.
+only if no announcement explaining it arrives within ``episode_start_grace``. For ``reset_settle``
+after the announced move a robot may still ignore commands (a simulator does, for its own
+``reset_settle``): a joint robot's trajectories are then clamped from its measured position, since
+what was forwarded moved no setpoint; clamped from that setpoint instead, the first trajectory the
+robot took would ask it to jump to where it never went.
 Stale commands (``watchdog_timeout``) make the robot hold. A clock that jumps backwards (a
 simulation reset) drops every time-dependent belief: hold until fresh data.
 
@@ -100,10 +101,10 @@ class SafetyLimits:
     episode_start_grace: float = doc("seconds a speed violation holds the robot while waiting for the episode-start "
                                      "announcement that explains it, before the e-stop latches; 0 = latch at once",
                                      default=0.25)
-    episode_start_hold: float = doc("seconds after an announced episode start during which the robot is held at its "
-                                    "measured position: a simulator ignores commands for its reset_settle after a "
-                                    "reset, and what was forwarded meanwhile would become a setpoint the robot never "
-                                    "took (set it to the simulator's reset_settle; 0 = no hold)", default=0.0)
+    reset_settle: float = doc("seconds after an announced episode start during which the robot may ignore commands "
+                              "(a simulator's reset_settle, plus delivery time): joint trajectories are clamped from "
+                              "the measured position then, since what was forwarded moved no setpoint; 0 = always "
+                              "from the setpoint of what was forwarded", default=0.0)
     status_rate: float = doc("SafetyStatus publication rate (Hz)", default=10.0)
 
     def __post_init__(self):
@@ -140,9 +141,9 @@ class SafetyLimits:
         if self.watchdog_timeout <= 0:
             raise ValueError("watchdog_timeout must be positive")
         if min(self.max_command_age, self.state_timeout, self.ramp_in_time, self.heartbeat_timeout,
-               self.episode_start_grace, self.episode_start_hold) < 0:
+               self.episode_start_grace, self.reset_settle) < 0:
             raise ValueError("max_command_age, state_timeout, ramp_in_time, heartbeat_timeout, "
-                             "episode_start_grace and episode_start_hold must be >= 0")
+                             "episode_start_grace and reset_settle must be >= 0")
         if self.workspace_state and self.state_timeout == 0:
             raise ValueError("state_timeout must be positive when workspace_state names monitored state")
 
@@ -235,7 +236,7 @@ class SafetyMonitor:
         self._episode_stamp: float | None = None   # stamp of the latest announced move of the robot (no further ahead
         #                                            than the clock allows: the baseline filter)
         self._announced: float | None = None       # that stamp as announced: a jump that spans it is explained
-        self._hold_until = -np.inf                 # the episode start's hold (episode_start_hold) lasts until then
+        self._settle_until = -np.inf               # until then the robot may ignore commands (reset_settle)
         self._jump: tuple[str, float, float, float] | None = None  # (reason, arrival, from, to stamp) awaiting an announcement
         self._release_time: float | None = None
         self._now = now
@@ -277,15 +278,15 @@ class SafetyMonitor:
         self.reasons = []
         self._last_out, self._last_time, self._last_out_stamp = self._hold.copy(), now, None
         self._release_time = now
-        self.rebaseline(hold=False)   # a release moves nothing: no episode_start_hold (ramp_in_time applies)
+        self.rebaseline(settle=False)   # a release moves nothing: the robot takes commands (ramp_in_time applies)
         return True
 
-    def rebaseline(self, stamp: float | None = None, hold: bool = True) -> None:
+    def rebaseline(self, stamp: float | None = None, settle: bool = True) -> None:
         """The robot was moved on purpose (a simulator reset, a repositioning) at ``stamp``: no jump.
 
         States measured up to ``stamp`` show the old pose and are no baseline; the first one after it
         is. A speed violation still waiting for its explanation is explained when it spans ``stamp``
-        (any pending one when ``stamp`` is None). ``hold``: commands hold for ``episode_start_hold``.
+        (any pending one when ``stamp`` is None). ``settle``: the robot may ignore commands for ``reset_settle``.
         """
         if self._jump is not None and (stamp is None or self._jump[2] <= stamp < self._jump[3]):
             self._jump = None
@@ -297,8 +298,8 @@ class SafetyMonitor:
             self._episode_stamp = min(stamp, ahead)
             self._announced = stamp
         start = self._episode_stamp if stamp is not None else self._now
-        if hold and start is not None:   # ``episode_start_hold`` from the move on
-            self._hold_until = start + self.limits.episode_start_hold
+        if settle and start is not None:   # ``reset_settle`` from the move on
+            self._settle_until = start + self.limits.reset_settle
         self._state_pos = self._state_time = None
         self._hold_pos = None   # the robot is elsewhere now: never pull it back to the old pose
         self._reference = None
@@ -475,11 +476,6 @@ class SafetyMonitor:
         self._settle_jump(now)
         if self.estopped:
             return False
-        if now < self._hold_until:
-            # Right after a simulated reset the robot ignores commands: hold, so that the first trajectory it
-            # takes starts where it is (expected, not counted). Forwarded instead, each would have moved the
-            # setpoint the next one is clamped from, and the robot would later jump to where it never went.
-            return False
         problem = self.state_problem(now) or self._heartbeat_problem()
         if problem:
             if self._heard_state or not lim.state_names:  # before the robot's first state: start-up, not counted
@@ -538,7 +534,10 @@ class SafetyMonitor:
         if self._release_time is not None and lim.ramp_in_time > 0:  # velocity limits ramp in after a release
             scale = min(1.0, max(0.0, (now - self._release_time) / lim.ramp_in_time))
             bounds[2] = np.where(np.isfinite(bounds[2]), bounds[2] * scale, bounds[2])
-        if self._reference is None:   # start from the measurement; later trajectories from the setpoint
+        # From the measurement at first and while the robot may be ignoring commands after a reset (what was forwarded
+        # then moved no setpoint: clamped from it, the first trajectory the robot takes would ask for a jump); later
+        # trajectories from the setpoint of what was forwarded, which a position controller's measurement lags.
+        if self._reference is None or (now < self._settle_until and self._state_pos is not None):
             self._reference = TrajectoryFollower(lim.command_names, self._state_pos)
             start, velocity = self._state_pos, np.array([self._state_vel.get(n, 0.0) for n in lim.command_names])
         else:
