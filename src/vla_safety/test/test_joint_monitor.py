@@ -168,14 +168,14 @@ def test_while_the_robot_may_ignore_commands_after_a_move_trajectories_start_fro
     # A simulator ignores commands for its reset_settle after a reset: the arm stays at its new pose. Clamped from the
     # setpoint of what was forwarded meanwhile, the first trajectory it takes asks it to be far away within 10 ms
     # (the ALOHA demo under CPU load: one shoulder stepped 0.235 rad in 20 ms and the speed e-stop latched).
-    m = ready(reset_settle=settle)
+    m = ready(t=-0.01, velocity=[2.0, 0.0], reset_settle=settle)   # the last episode ended with the arm at 2 rad/s
     m.rebaseline(0.0)
-    m.observe_state(JOINTS, [0.0, 0.5], 0.005, stamp=0.005, velocities=[0.0, 0.0])
+    m.observe_state(JOINTS, [0.0, 0.5], 0.005, stamp=0.005)      # the new pose (no velocities in this message)
     for i in range(1, 10):                                        # 0.01 .. 0.09: the arm does not move
         out = m.filter_trajectory(JOINTS, [0.01], [[1.0, 0.5]], now=i / 100, stamp=i / 100)
         if settle:
             np.testing.assert_allclose(out.positions, [[0.01, 0.5]])  # from rest where the arm is: 100 rad/s^2 x 10 ms
-        m.observe_state(JOINTS, [0.0, 0.5], i / 100 + 0.005, stamp=i / 100 + 0.005, velocities=[0.0, 0.0])
+        m.observe_state(JOINTS, [0.0, 0.5], i / 100 + 0.005, stamp=i / 100 + 0.005)
     # The simulator takes commands again: the first trajectory it gets asks for this within 10 ms.
     asked = m.filter_trajectory(JOINTS, [0.01], [[1.0, 0.5]], now=0.1, stamp=0.1).positions[0, 0]
     if settle:

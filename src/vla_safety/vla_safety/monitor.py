@@ -301,6 +301,7 @@ class SafetyMonitor:
         if settle and start is not None:   # ``reset_settle`` from the move on
             self._settle_until = start + self.limits.reset_settle
         self._state_pos = self._state_time = None
+        self._state_vel = {}    # nor start its next trajectory at the speed it had there
         self._hold_pos = None   # the robot is elsewhere now: never pull it back to the old pose
         self._reference = None
 
