@@ -49,35 +49,33 @@ def test_the_shipped_policy_is_the_recipes(robot, cameras):
     assert entry.camera in ("", ",".join(cameras))   # the demonstrations are recorded with the policy's cameras
 
 
+def _six_seeds(tmp_path, suite: str, robot: str, task: str, **kw) -> tuple[int, dict]:
+    """Successes of the shipped policy of ``robot`` on six unseen seeds of ``task`` (``vla eval``'s rollouts), and the summary."""
+    from vla_core.evaluation import EvalConfig, evaluate
+
+    cfg = EvalConfig(suite=suite, checkpoint=str(demo.shipped_policy(robot)), out=str(tmp_path), episodes_per_task=6,
+                     heldout_episodes_per_task=0, tasks=[task], baselines=[], workers=1, video=False, **kw)
+    summary = evaluate(cfg, progress=False)
+    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 6
+    return sum(r["success"] for r in results), summary
+
+
 @pytest.mark.parametrize("task", ["drawer-open-v3", "button-press-topdown-v3"])
 def test_the_shipped_policy_succeeds_in_simulation(tmp_path, task):
     """Six unseen seeds of the two hardest demo tasks through ``vla eval``'s own rollout code: at least five
     succeed (all six here; one is spare for another machine's floating point). The previous default policy,
     trained with the random shift, got 4 and 3 of these six."""
-    from vla_core.evaluation import EvalConfig, evaluate
-
-    cfg = EvalConfig(suite="metaworld-mt10", checkpoint=str(demo.shipped_policy("sawyer")), out=str(tmp_path),
-                     episodes_per_task=6, heldout_episodes_per_task=0, tasks=[task], baselines=[], workers=1,
-                     video=False)
-    summary = evaluate(cfg, progress=False)
-    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert len(results) == 6
-    assert sum(r["success"] for r in results) >= 5, summary
+    successes, summary = _six_seeds(tmp_path, "metaworld-mt10", "sawyer", task)
+    assert successes >= 5, summary
 
 
 def test_the_shipped_aloha_policy_succeeds_in_simulation(tmp_path):
     """Six unseen seeds of transfer-cube through ``vla eval``'s rollout code (sync: a chunk every 48 steps): all
     six succeed with the shipped a7 (a6, trained with dropout, got four); one is spare for another machine's
     floating point."""
-    from vla_core.evaluation import EvalConfig, evaluate
-
-    cfg = EvalConfig(suite="aloha", checkpoint=str(demo.shipped_policy("aloha")), out=str(tmp_path), episodes_per_task=6,
-                     heldout_episodes_per_task=0, tasks=["transfer-cube"], baselines=[], max_steps=400, workers=1,
-                     video=False)
-    summary = evaluate(cfg, progress=False)
-    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert len(results) == 6
-    assert sum(r["success"] for r in results) >= 5, summary
+    successes, summary = _six_seeds(tmp_path, "aloha", "aloha", "transfer-cube", max_steps=400)
+    assert successes >= 5, summary
 
 
 def test_the_shipped_aloha_policy_exports_to_onnx_and_matches_torch(tmp_path):
