@@ -173,7 +173,7 @@ def test_frames_read_any_selection_exactly(tmp_path):
         w.add_frames({"main": frames}, np.zeros((6, 1)), np.zeros((6, 1)))
         f = EpisodeFile(w.finish())
         tol = 0 if comp == "lzf" else 8
-        for index in ([4], [1, 3], [5, 0, 5], list(range(6))):
+        for index in ([4], [1, 3], [5, 0, 5], [4, 0, 1, 3], list(range(6))):   # runs of consecutive frames, gaps, repeats
             got = f.frames("main", index)
             assert got.shape == (len(index), 8, 8, 3)
             assert np.abs(got.astype(int) - frames[index].astype(int)).max() <= tol, (comp, index)

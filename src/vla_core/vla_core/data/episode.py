@@ -516,7 +516,14 @@ def _read_frames(dataset: h5py.Dataset, index: np.ndarray) -> np.ndarray:
     """Frames ``index`` (increasing, unique) of one camera dataset, decoded: uint8 (len(index), H, W, 3)."""
     if _as_str(dataset.attrs.get("encoding", "raw")) == "jpeg":
         return np.stack([decode_compressed(dataset[int(i)]) for i in index])
-    return dataset[index] if len(index) > 1 else dataset[int(index[0])][None]
+    # One slice read per run of consecutive frames, into one array: h5py's fancy indexing (dataset[index]) took
+    # about 30 ms a frame of random training batches at 224 px, 70 times as long as this.
+    out = np.empty((len(index), *dataset.shape[1:]), dataset.dtype)
+    done = 0
+    for run in np.split(index, np.flatnonzero(np.diff(index) != 1) + 1):
+        dataset.read_direct(out, np.s_[int(run[0]):int(run[-1]) + 1], np.s_[done:done + len(run)])
+        done += len(run)
+    return out
 
 
 def _validate(name, instruction, proprio, actions, lengths: dict, action_names, proprio_names) -> None:
