@@ -179,7 +179,6 @@ def _runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch back end: torch.compile the encoder (slow to start)")
     p.add_argument("--providers", default="", help="onnxruntime back end: execution providers in order of preference, "
                                                    "e.g. CUDAExecutionProvider,CPUExecutionProvider")
-    p.add_argument("--device", default="cpu", help="torch back end: where the policy runs (cpu, cuda, cuda:N)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--backend", default="torch", help="torch (checkpoint) or onnxruntime / tensorrt (export directory)")
     _runtime_flags(p)
+    p.add_argument("--device", default="cpu", help="torch back end: where every worker runs the policy (cpu, cuda, cuda:N)")
     p.add_argument("--out", default="runs/eval", help="report directory")
     p.add_argument("--no-video", action="store_true")
     p.add_argument("--no-progress", action="store_true")
