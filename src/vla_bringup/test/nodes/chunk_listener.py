@@ -1,10 +1,15 @@
-"""Test node: prints every vla_msgs/ActionChunk it receives on the remapped 'chunks' topic."""
+"""Test node: prints every vla_msgs/ActionChunk it receives on the remapped 'chunks' topic.
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
+Run by the one node runner, as every node of the workspace is: a stop signal can never land inside a
+message take (an rclpy.spin of its own did, once in CI: the listener died with a RuntimeError on SIGINT).
+"""
+
+import sys
+
 from rclpy.node import Node
 
 from vla_msgs.msg import ActionChunk
+from vla_ros.runner import run_node
 
 
 class ChunkListener(Node):
@@ -17,18 +22,9 @@ class ChunkListener(Node):
         print(f"received chunk horizon={msg.horizon} names={list(msg.action_names)} first={rows[0]} "
               f"instruction='{msg.instruction}'", flush=True)
 
-
-def main():
-    rclpy.init()
-    node = ChunkListener()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    def close(self):  # the runner calls this once the stop signal has ended the spin
         print("listener shutting down cleanly", flush=True)
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_node(ChunkListener))

@@ -1,13 +1,13 @@
-"""Test node: publishes vla_msgs/ActionChunk at 20 Hz; optionally crashes with exit code 3."""
+"""Test node: publishes vla_msgs/ActionChunk at 20 Hz; optionally crashes with exit code 3 (a SystemExit out of
+its timer callback, which the node runner lets through)."""
 
 import sys
 
-import rclpy
 from builtin_interfaces.msg import Duration
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from vla_msgs.msg import ActionChunk
+from vla_ros.runner import run_node
 
 
 class ChunkTalker(Node):
@@ -36,18 +36,9 @@ class ChunkTalker(Node):
             self.get_logger().error("simulated crash")
             sys.exit(3)
 
-
-def main():
-    rclpy.init()
-    node = ChunkTalker()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        node.get_logger().info("shutting down cleanly")
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    def close(self):  # the runner calls this once the stop signal has ended the spin
+        self.get_logger().info("stopped")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_node(ChunkTalker))
